@@ -1,0 +1,88 @@
+/*  shoal_private - what the library's own files share and users never see.  */
+#ifndef SHOAL_PRIVATE_H_INCLUDED
+#define SHOAL_PRIVATE_H_INCLUDED
+
+#include <czmq.h>
+#include <msgpack.h>
+#include <zmq.h>
+#include "shoal.h"
+
+#include "shoal_wire.h"
+#include "shoal_socket.h"
+#include "shoal_instance.h"
+
+//  shoal_call: the client's side of a call (lib/shoal_call.c)
+shoal_call_t *
+    shoal_call_new (shoal_client_t *client, uint64_t id, int64_t deadline);
+void
+    shoal_call_finish (shoal_call_t *self, shoal_status_t status, const char *message,
+                       const void *body, size_t size);
+//  Finishes with the body in BODY, which it takes (zero copy)
+void
+    shoal_call_finish_msg (shoal_call_t *self, shoal_status_t status, const char *message,
+                           size_t message_size, zmq_msg_t *body);
+void
+    shoal_call_finishf (shoal_call_t *self, shoal_status_t status, const char *format, ...);
+uint64_t
+    shoal_call_id (shoal_call_t *self);
+int64_t
+    shoal_call_deadline (shoal_call_t *self);
+void
+    shoal_call_detach (shoal_call_t *self);
+void **
+    shoal_call_handle (shoal_call_t *self);     //  slot for the client's list handle
+
+//  shoal_client: used by shoal_call and by nested calls
+shoal_status_t
+    shoal_client_wait_for (shoal_client_t *self, shoal_call_t *call);
+void
+    shoal_client_forget (shoal_client_t *self, shoal_call_t *call);
+//  Sends with metadata (a msgpack map, or NULL) and an absolute deadline.
+shoal_call_t *
+    shoal_client_send_meta (shoal_client_t *self, const char *endpoint,
+                            const char *service, const char *method,
+                            const void *body, size_t size, int timeout_ms,
+                            const msgpack_object *meta);
+
+//  shoal_request: built by the instance actor for each request
+shoal_request_t *
+    shoal_request_new (shoal_instance_t *instance);
+void
+    shoal_request_destroy (shoal_request_t **self_p);
+void
+    shoal_request_reset (shoal_request_t *self, const shoal_wire_header_t *header,
+                         const void *body, size_t size);
+shoal_status_t
+    shoal_request_status (shoal_request_t *self);
+const char *
+    shoal_request_message (shoal_request_t *self);
+const void *
+    shoal_request_reply_body (shoal_request_t *self, size_t *size);
+
+//  shoal_service: what instances read from their service (read-only while
+//  it runs, so instances share it without locks)
+typedef struct {
+    char *name;
+    shoal_handler_fn *handler;
+    int flags;
+    char *doc;
+} shoal_method_t;
+
+shoal_method_t *
+    shoal_service_lookup (shoal_service_t *self, const char *method);
+void *
+    shoal_service_state_new (shoal_service_t *self);
+void
+    shoal_service_state_destroy (shoal_service_t *self, void *state);
+size_t
+    shoal_service_max_message (shoal_service_t *self);
+int
+    shoal_service_max_depth (shoal_service_t *self);
+const char *
+    shoal_service_node (shoal_service_t *self);
+
+//  Selftests of the private classes
+void shoal_wire_test (bool verbose);
+void shoal_instance_test (bool verbose);
+
+#endif

@@ -1,0 +1,71 @@
+/*  shoal_wire - the frames of every message kind, version 1 (see
+    docs/protocol.md). Pure functions: no sockets, no clocks.
+
+    A request is two frames, header and body; a reply too. The header is one
+    msgpack array that starts with the signature "shoal" and the protocol
+    version, so a stray frame or a peer of another version is told apart
+    from a malformed one, and gets a clear answer.                           */
+#ifndef SHOAL_WIRE_H_INCLUDED
+#define SHOAL_WIRE_H_INCLUDED
+
+#define SHOAL_WIRE_SIGNATURE    "shoal"
+#define SHOAL_WIRE_MAX_HEADER   8192    //  bytes in a header frame
+#define SHOAL_WIRE_MAX_META     32      //  metadata entries
+#define SHOAL_WIRE_MAX_META_KEY 64      //  bytes in a metadata key
+#define SHOAL_WIRE_MAX_META_VALUE 1024  //  bytes in a metadata value
+#define SHOAL_WIRE_MAX_MESSAGE  1024    //  bytes of an error message we send
+
+typedef enum {
+    SHOAL_WIRE_REQUEST = 1,
+    SHOAL_WIRE_REPLY = 2
+} shoal_wire_kind_t;
+
+//  A decoded header. Strings point into the frame and are NOT terminated;
+//  meta points into the zone given to shoal_wire_decode.
+typedef struct {
+    shoal_wire_kind_t kind;
+    uint64_t id;                //  correlation id chosen by the caller
+    //  request
+    const char *service;
+    size_t service_size;
+    const char *method;
+    size_t method_size;
+    uint32_t timeout_ms;        //  budget left when sent; 0 = no deadline
+    const msgpack_object *meta; //  a map of string to string, or NULL
+    //  reply
+    int status;
+    const char *message;
+    size_t message_size;
+} shoal_wire_header_t;
+
+//  Writes a request header into OUT (which it does not clear). META is a
+//  msgpack map of strings, or NULL for none.
+void
+    shoal_wire_encode_request (msgpack_sbuffer *out, uint64_t id, const char *service,
+                               const char *method, uint32_t timeout_ms,
+                               const msgpack_object *meta);
+
+//  Writes a reply header into OUT (which it does not clear).
+void
+    shoal_wire_encode_reply (msgpack_sbuffer *out, uint64_t id, int status,
+                             const char *message);
+
+//  Decodes a header frame, unpacking into ZONE (the caller clears it).
+//  Returns SHOAL_OK; or INVALID_ARGUMENT (not a shoal frame, malformed,
+//  over a limit) or FAILED_PRECONDITION (another protocol version), with
+//  the reason in ERROR. HEADER->id is set whenever it could be read, else 0.
+shoal_status_t
+    shoal_wire_decode (const void *data, size_t size, msgpack_zone *zone,
+                       shoal_wire_header_t *header, char *error, size_t error_size);
+
+//  True if NAME/SIZE is a valid service or method name: 1..SHOAL_MAX_NAME
+//  bytes of [A-Za-z0-9._-], with a leading '$' allowed for built-ins.
+bool
+    shoal_wire_valid_name (const char *name, size_t size);
+
+//  Looks KEY up in a decoded metadata map; returns the value and its size
+//  (not terminated) or NULL.
+const char *
+    shoal_wire_meta_get (const msgpack_object *meta, const char *key, size_t *size);
+
+#endif
