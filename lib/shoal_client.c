@@ -1,0 +1,479 @@
+/*  shoal_client - calls from one thread. One DEALER per endpoint, owned by
+    the client: a call goes from the caller's thread straight to the socket,
+    and the reply is read by the same thread when it waits. There is no
+    background actor between the caller and the wire, because every hop
+    there is paid on every call.
+
+    Pending calls are found by correlation id in a hash; finished calls wait
+    in a list for shoal_client_wait_any. A reply whose call is gone (timed
+    out, destroyed) is dropped and counted.                                   */
+#include "shoal_private.h"
+
+typedef struct {
+    zsock_t *dealer;
+    void *handle;               //  its libzmq socket
+} s_link_t;
+
+struct _shoal_client_t {
+    zhashx_t *links;            //  endpoint -> s_link_t
+    zhashx_t *pending;          //  id -> shoal_call_t, calls sent and not done
+    zlistx_t *finished;         //  done calls not yet waited on nor returned
+    uint64_t next_id;
+    msgpack_sbuffer header;     //  request encoding, reused
+    msgpack_zone zone;          //  reply decoding, cleared per reply
+    zmq_pollitem_t *items;      //  one per link, rebuilt when links change
+    size_t items_size;
+    bool items_stale;
+    uint64_t stale_replies;
+};
+
+//  Correlation ids are the hash keys themselves (never 0), not pointers
+static size_t
+s_id_hash (const void *key)
+{
+    return (size_t) (uintptr_t) key;
+}
+
+static int
+s_id_compare (const void *a, const void *b)
+{
+    return a == b ? 0 : (a < b ? -1 : 1);
+}
+
+static void
+s_link_destroy (void **item)
+{
+    s_link_t *link = (s_link_t *) *item;
+    zsock_destroy (&link->dealer);
+    free (link);
+    *item = NULL;
+}
+
+shoal_client_t *
+shoal_client_new (void)
+{
+    zsys_init ();
+    shoal_client_t *self = (shoal_client_t *) zmalloc (sizeof (shoal_client_t));
+    self->links = zhashx_new ();
+    zhashx_set_destructor (self->links, s_link_destroy);
+    self->pending = zhashx_new ();
+    zhashx_set_key_hasher (self->pending, s_id_hash);
+    zhashx_set_key_comparator (self->pending, s_id_compare);
+    zhashx_set_key_duplicator (self->pending, NULL);
+    zhashx_set_key_destructor (self->pending, NULL);
+    self->finished = zlistx_new ();
+    msgpack_sbuffer_init (&self->header);
+    msgpack_zone_init (&self->zone, 1024);
+    return self;
+}
+
+void
+shoal_client_destroy (shoal_client_t **self_p)
+{
+    shoal_client_t *self = *self_p;
+    if (!self)
+        return;
+    //  Calls outlive their client: they end CANCELLED, and stay the caller's
+    shoal_call_t *call;
+    for (call = (shoal_call_t *) zhashx_first (self->pending); call;
+         call = (shoal_call_t *) zhashx_next (self->pending)) {
+        shoal_call_detach (call);
+        shoal_call_finishf (call, SHOAL_CANCELLED, "the client was destroyed");
+    }
+    for (call = (shoal_call_t *) zlistx_first (self->finished); call;
+         call = (shoal_call_t *) zlistx_next (self->finished))
+        shoal_call_detach (call);
+    zhashx_destroy (&self->pending);
+    zlistx_destroy (&self->finished);
+    zhashx_destroy (&self->links);
+    msgpack_sbuffer_destroy (&self->header);
+    msgpack_zone_destroy (&self->zone);
+    free (self->items);
+    free (self);
+    *self_p = NULL;
+}
+
+//  The link to ENDPOINT, connecting on first use; NULL if it is malformed
+static s_link_t *
+s_link (shoal_client_t *self, const char *endpoint)
+{
+    s_link_t *link = (s_link_t *) zhashx_lookup (self->links, endpoint);
+    if (link)
+        return link;
+    zsock_t *dealer = shoal_socket_client (endpoint);
+    if (!dealer)
+        return NULL;
+    link = (s_link_t *) zmalloc (sizeof (s_link_t));
+    link->dealer = dealer;
+    link->handle = zsock_resolve (dealer);
+    zhashx_insert (self->links, endpoint, link);
+    self->items_stale = true;
+    return link;
+}
+
+static void
+s_finished (shoal_client_t *self, shoal_call_t *call)
+{
+    zhashx_delete (self->pending, (void *) (uintptr_t) shoal_call_id (call));
+    *shoal_call_handle (call) = zlistx_add_end (self->finished, call);
+}
+
+//  Reads every reply waiting on one socket
+static void
+s_receive (shoal_client_t *self, void *handle)
+{
+    while (true) {
+        zmq_msg_t header_frame, body_frame;
+        zmq_msg_init (&header_frame);
+        zmq_msg_init (&body_frame);
+        if (zmq_msg_recv (&header_frame, handle, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close (&header_frame);
+            zmq_msg_close (&body_frame);
+            return;
+        }
+        int frames = 1;
+        bool more = zmq_msg_more (&header_frame);
+        if (more) {
+            zmq_msg_recv (&body_frame, handle, 0);
+            frames++;
+            more = zmq_msg_more (&body_frame);
+        }
+        while (more) {                      //  surplus frames: drop
+            zmq_msg_t surplus;
+            zmq_msg_init (&surplus);
+            zmq_msg_recv (&surplus, handle, 0);
+            more = zmq_msg_more (&surplus);
+            zmq_msg_close (&surplus);
+            frames++;
+        }
+        shoal_wire_header_t header;
+        char error [256];
+        msgpack_zone_clear (&self->zone);
+        shoal_status_t status = shoal_wire_decode (zmq_msg_data (&header_frame),
+                                                   zmq_msg_size (&header_frame),
+                                                   &self->zone, &header, error,
+                                                   sizeof (error));
+        shoal_call_t *call = header.id
+            ? (shoal_call_t *) zhashx_lookup (self->pending, (void *) (uintptr_t) header.id)
+            : NULL;
+        if (!call)
+            self->stale_replies++;
+        else if (status != SHOAL_OK || header.kind != SHOAL_WIRE_REPLY || frames != 2) {
+            shoal_call_finishf (call, SHOAL_INTERNAL, "malformed reply: %s",
+                                status == SHOAL_OK ? "wrong kind or frames" : error);
+            s_finished (self, call);
+        }
+        else {
+            shoal_call_finish_msg (call, (shoal_status_t) header.status, header.message,
+                                   header.message_size, &body_frame);
+            s_finished (self, call);
+        }
+        zmq_msg_close (&header_frame);
+        zmq_msg_close (&body_frame);
+    }
+}
+
+//  Waits up to TIMEOUT ms for replies on any link, and reads them
+static void
+s_pump (shoal_client_t *self, int64_t timeout)
+{
+    if (self->items_stale) {
+        self->items_size = zhashx_size (self->links);
+        self->items = (zmq_pollitem_t *) realloc (self->items, self->items_size
+                                                  * sizeof (zmq_pollitem_t));
+        size_t index = 0;
+        for (s_link_t *link = (s_link_t *) zhashx_first (self->links); link;
+             link = (s_link_t *) zhashx_next (self->links))
+            self->items [index++] = (zmq_pollitem_t) { link->handle, 0, ZMQ_POLLIN, 0 };
+        self->items_stale = false;
+    }
+    if (zmq_poll (self->items, (int) self->items_size, (long) timeout) <= 0)
+        return;                             //  timeout, or a signal: callers recheck
+    for (size_t index = 0; index < self->items_size; index++)
+        if (self->items [index].revents & ZMQ_POLLIN)
+            s_receive (self, self->items [index].socket);
+}
+
+//  Sends the request frames. With ZMQ_IMMEDIATE a link that is not yet
+//  connected refuses (EAGAIN); then we wait for it until the deadline, and
+//  encode the header only once we can send, so its timeout is what is left.
+static shoal_status_t
+s_send (shoal_client_t *self, s_link_t *link, shoal_call_t *call, const char *service,
+        const char *method, const void *body, size_t size, const msgpack_object *meta)
+{
+    while (true) {
+        int64_t left = shoal_call_deadline (call) - zclock_mono ();
+        if (left <= 0)
+            return SHOAL_UNAVAILABLE;
+        msgpack_sbuffer_clear (&self->header);
+        shoal_wire_encode_request (&self->header, shoal_call_id (call), service, method,
+                                   (uint32_t) left, meta);
+        if (zmq_send (link->handle, self->header.data, self->header.size,
+                      ZMQ_SNDMORE | ZMQ_DONTWAIT) != -1)
+            break;
+        if (errno != EAGAIN)
+            return SHOAL_UNAVAILABLE;
+        zmq_pollitem_t item = { link->handle, 0, ZMQ_POLLOUT, 0 };
+        zmq_poll (&item, 1, (long) left);
+    }
+    //  An empty body frame means nil, so that callers may send nothing
+    zmq_send (link->handle, body, body ? size : 0, ZMQ_DONTWAIT);
+    return SHOAL_OK;
+}
+
+shoal_call_t *
+shoal_client_send_meta (shoal_client_t *self, const char *endpoint, const char *service,
+                        const char *method, const void *body, size_t size, int timeout_ms,
+                        const msgpack_object *meta)
+{
+    assert (self);
+    if (timeout_ms <= 0)
+        timeout_ms = SHOAL_DEFAULT_TIMEOUT;
+    shoal_call_t *call = shoal_call_new (self, ++self->next_id, zclock_mono () + timeout_ms);
+    if (!service || !method || !shoal_wire_valid_name (service, strlen (service))
+        || !shoal_wire_valid_name (method, strlen (method))) {
+        shoal_call_finishf (call, SHOAL_INVALID_ARGUMENT,
+                            "service and method names must be 1..%d bytes of "
+                            "[A-Za-z0-9._-]", SHOAL_MAX_NAME);
+        s_finished (self, call);
+        return call;
+    }
+    s_link_t *link = endpoint ? s_link (self, endpoint) : NULL;
+    if (!link) {
+        shoal_call_finishf (call, SHOAL_INVALID_ARGUMENT, "bad endpoint '%s': %s",
+                            endpoint ? endpoint : "(null)", zmq_strerror (errno));
+        s_finished (self, call);
+        return call;
+    }
+    zhashx_insert (self->pending, (void *) (uintptr_t) shoal_call_id (call), call);
+    if (s_send (self, link, call, service, method, body, size, meta) != SHOAL_OK) {
+        shoal_call_finishf (call, SHOAL_UNAVAILABLE,
+                            "no service reachable at %s within %d ms", endpoint, timeout_ms);
+        s_finished (self, call);
+    }
+    return call;
+}
+
+shoal_call_t *
+shoal_client_send (shoal_client_t *self, const char *endpoint, const char *service,
+                   const char *method, const void *body, size_t size, int timeout_ms)
+{
+    return shoal_client_send_meta (self, endpoint, service, method, body, size, timeout_ms,
+                                   NULL);
+}
+
+shoal_call_t *
+shoal_client_call (shoal_client_t *self, const char *endpoint, const char *service,
+                   const char *method, const void *body, size_t size, int timeout_ms)
+{
+    shoal_call_t *call = shoal_client_send (self, endpoint, service, method, body, size,
+                                            timeout_ms);
+    shoal_call_wait (call);
+    return call;
+}
+
+shoal_call_t *
+shoal_client_callf (shoal_client_t *self, const char *endpoint, const char *service,
+                    const char *method, int timeout_ms, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    shoal_body_t *body = shoal_body_vpack (format, args);
+    va_end (args);
+    if (!body) {
+        shoal_call_t *call = shoal_call_new (NULL, 0, zclock_mono ());
+        shoal_call_finishf (call, SHOAL_INVALID_ARGUMENT, "bad body format '%s'", format);
+        return call;
+    }
+    shoal_call_t *call = shoal_client_call (self, endpoint, service, method,
+                                            shoal_body_data (body), shoal_body_size (body),
+                                            timeout_ms);
+    shoal_body_destroy (&body);
+    return call;
+}
+
+//  Ends CALL with DEADLINE_EXCEEDED
+static void
+s_expire (shoal_client_t *self, shoal_call_t *call)
+{
+    shoal_call_finishf (call, SHOAL_DEADLINE_EXCEEDED, "no reply within the deadline");
+    s_finished (self, call);
+}
+
+//  Takes CALL out of the finished list: it has been seen
+static void
+s_take (shoal_client_t *self, shoal_call_t *call)
+{
+    void **handle = shoal_call_handle (call);
+    if (*handle) {
+        zlistx_delete (self->finished, *handle);
+        *handle = NULL;
+    }
+}
+
+shoal_status_t
+shoal_client_wait_for (shoal_client_t *self, shoal_call_t *call)
+{
+    while (!shoal_call_done (call)) {
+        int64_t left = shoal_call_deadline (call) - zclock_mono ();
+        if (left <= 0)
+            s_expire (self, call);
+        else
+            s_pump (self, left);
+    }
+    s_take (self, call);
+    return shoal_call_status (call);
+}
+
+//  Expires the pending calls whose deadline has passed; returns the time
+//  until the earliest remaining deadline (or LIMIT if later)
+static int64_t
+s_expire_due (shoal_client_t *self, int64_t limit)
+{
+    int64_t now = zclock_mono ();
+    int64_t next = limit;
+    zlistx_t *due = NULL;
+    for (shoal_call_t *call = (shoal_call_t *) zhashx_first (self->pending); call;
+         call = (shoal_call_t *) zhashx_next (self->pending)) {
+        int64_t left = shoal_call_deadline (call) - now;
+        if (left <= 0) {
+            if (!due)
+                due = zlistx_new ();
+            zlistx_add_end (due, call);
+        }
+        else if (left < next)
+            next = left;
+    }
+    if (due) {
+        for (shoal_call_t *call = (shoal_call_t *) zlistx_first (due); call;
+             call = (shoal_call_t *) zlistx_next (due))
+            s_expire (self, call);
+        zlistx_destroy (&due);
+    }
+    return next;
+}
+
+shoal_call_t *
+shoal_client_wait_any (shoal_client_t *self, int timeout_ms)
+{
+    int64_t end = timeout_ms < 0 ? INT64_MAX : zclock_mono () + timeout_ms;
+    while (true) {
+        shoal_call_t *call = (shoal_call_t *) zlistx_first (self->finished);
+        if (call) {
+            s_take (self, call);
+            return call;
+        }
+        if (zhashx_size (self->pending) == 0)
+            return NULL;
+        int64_t now = zclock_mono ();
+        if (now >= end)
+            return NULL;
+        int64_t wait = s_expire_due (self, end - now);
+        if (zlistx_size (self->finished) == 0)
+            s_pump (self, wait);
+    }
+}
+
+size_t
+shoal_client_pending (shoal_client_t *self)
+{
+    return zhashx_size (self->pending);
+}
+
+void
+shoal_client_forget (shoal_client_t *self, shoal_call_t *call)
+{
+    zhashx_delete (self->pending, (void *) (uintptr_t) shoal_call_id (call));
+    s_take (self, call);
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: a client against a bare ROUTER that plays the server by hand,
+//  so the client is checked alone: replies out of order, late replies,
+//  deadlines and a bad endpoint.
+
+void
+shoal_client_test (bool verbose)
+{
+    if (verbose)
+        printf (" * shoal_client: ");
+    zsock_t *server = zsock_new_router ("inproc://shoal-client-test");
+    assert (server);
+    shoal_client_t *client = shoal_client_new ();
+
+    //  Two calls in flight, answered in reverse order
+    shoal_call_t *first = shoal_client_send (client, "inproc://shoal-client-test", "svc",
+                                             "one", NULL, 0, 1000);
+    shoal_call_t *second = shoal_client_send (client, "inproc://shoal-client-test", "svc",
+                                              "two", "\x01", 1, 1000);
+    assert (shoal_client_pending (client) == 2);
+    zmsg_t *requests [2];
+    for (int index = 0; index < 2; index++)
+        requests [index] = zmsg_recv (server);
+    for (int index = 1; index >= 0; index--) {
+        zmsg_t *request = requests [index];
+        zframe_t *identity = zmsg_pop (request);
+        zframe_t *header = zmsg_first (request);
+        msgpack_zone zone;
+        msgpack_zone_init (&zone, 512);
+        shoal_wire_header_t decoded;
+        char error [128];
+        assert (shoal_wire_decode (zframe_data (header), zframe_size (header), &zone,
+                                   &decoded, error, sizeof (error)) == SHOAL_OK);
+        assert (decoded.timeout_ms > 0 && decoded.timeout_ms <= 1000);
+        msgpack_sbuffer reply;
+        msgpack_sbuffer_init (&reply);
+        shoal_wire_encode_reply (&reply, decoded.id, SHOAL_OK, "");
+        zmsg_t *answer = zmsg_new ();
+        zmsg_append (answer, &identity);
+        zmsg_addmem (answer, reply.data, reply.size);
+        zmsg_addmem (answer, index ? "\x02" : "\x01", 1);
+        zmsg_send (&answer, server);
+        msgpack_sbuffer_destroy (&reply);
+        msgpack_zone_destroy (&zone);
+        zmsg_destroy (&request);
+    }
+    //  wait_any hands them back in the order they finished
+    assert (shoal_client_wait_any (client, 1000) == second);
+    assert (shoal_client_wait_any (client, 1000) == first);
+    assert (shoal_client_wait_any (client, 0) == NULL);
+    size_t size;
+    const char *body = (const char *) shoal_call_body (second, &size);
+    assert (size == 1 && body [0] == 2);
+    assert (shoal_call_wait (first) == SHOAL_OK);
+    shoal_call_destroy (&first);
+    shoal_call_destroy (&second);
+
+    //  No answer: the deadline ends the call, and the late reply is dropped
+    int64_t start = zclock_mono ();
+    shoal_call_t *call = shoal_client_call (client, "inproc://shoal-client-test", "svc",
+                                            "slow", NULL, 0, 50);
+    assert (shoal_call_status (call) == SHOAL_DEADLINE_EXCEEDED);
+    assert (zclock_mono () - start >= 50);
+    shoal_call_destroy (&call);
+    zmsg_t *late = zmsg_recv (server);
+    zmsg_destroy (&late);
+
+    //  A malformed endpoint, and bad names, fail at once
+    call = shoal_client_call (client, "nonsense", "svc", "m", NULL, 0, 1000);
+    assert (shoal_call_status (call) == SHOAL_INVALID_ARGUMENT);
+    shoal_call_destroy (&call);
+    call = shoal_client_call (client, "inproc://shoal-client-test", "svc", "", NULL, 0, 100);
+    assert (shoal_call_status (call) == SHOAL_INVALID_ARGUMENT);
+    shoal_call_destroy (&call);
+
+    //  Nobody there: UNAVAILABLE within the deadline
+    call = shoal_client_call (client, "tcp://127.0.0.1:1", "svc", "m", NULL, 0, 100);
+    assert (shoal_call_status (call) == SHOAL_UNAVAILABLE);
+    shoal_call_destroy (&call);
+
+    //  A pending call outlives its client, CANCELLED
+    call = shoal_client_send (client, "inproc://shoal-client-test", "svc", "m", NULL, 0,
+                              1000);
+    shoal_client_destroy (&client);
+    assert (shoal_call_wait (call) == SHOAL_CANCELLED);
+    shoal_call_destroy (&call);
+    zsock_destroy (&server);
+    if (verbose)
+        printf ("OK\n");
+}

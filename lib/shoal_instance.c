@@ -1,0 +1,436 @@
+/*  shoal_instance - the actor that serves one instance of a service.
+
+    The hot path is: read [identity, header, body] from the ROUTER as
+    zmq_msg_t (no copies), decode the header into a zone that is reused for
+    every message, run the handler, send [identity, header, body] back. The
+    loop reads a batch of messages per poll, since a busy instance finds
+    more waiting each time it looks.
+
+    Nothing a peer sends reaches an assert: every refusal is answered with
+    a status where the caller can be told, and counted.                       */
+#include "shoal_private.h"
+
+//  Messages handled per wake-up before the pipe is looked at again
+#define SHOAL_INSTANCE_BATCH 64
+//  How deep calls to oneself may nest before they are refused
+#define SHOAL_INSTANCE_MAX_SELF_DEPTH 16
+
+struct _shoal_instance_t {
+    shoal_service_t *service;
+    shoal_instance_slot_t *slot;
+    zsock_t *pipe;
+    zsock_t *router;
+    void *handle;                   //  the router's libzmq socket
+    void *state;                    //  the user's per-instance state
+    shoal_client_t *client;         //  for nested calls, made on first use
+    shoal_request_t *request;       //  reused for every request
+    msgpack_zone zone;              //  header decoding, cleared per message
+    msgpack_sbuffer reply_header;   //  reply encoding, reused
+    int self_depth;                 //  nesting of inline self-calls
+    //  Counters, reported by $stats
+    uint64_t calls;
+    uint64_t errors;
+    uint64_t malformed;
+    uint64_t dropped;               //  replies to callers that went away
+    uint64_t errors_by_status [SHOAL_STATUS_MAX + 1];
+};
+
+//  --------------------------------------------------------------------------
+//  Built-in methods, present on every instance
+
+static void
+s_builtin_ping (shoal_request_t *request, void *state)
+{
+    shoal_instance_t *self = (shoal_instance_t *) state;
+    shoal_request_reply (request, "{s:s, s:s}", "service",
+                         shoal_service_name (self->service), "instance",
+                         self->slot->id);
+}
+
+static void
+s_builtin_stats (shoal_request_t *request, void *state)
+{
+    shoal_instance_t *self = (shoal_instance_t *) state;
+    shoal_request_reply (request, "{s:I, s:I, s:I, s:I}", "calls", (int64_t) self->calls,
+                         "errors", (int64_t) self->errors, "malformed",
+                         (int64_t) self->malformed, "dropped", (int64_t) self->dropped);
+}
+
+static shoal_method_t s_builtins [] = {
+    { "$ping", s_builtin_ping, SHOAL_IDEMPOTENT, "Answers at once: is the instance alive?" },
+    { "$stats", s_builtin_stats, SHOAL_IDEMPOTENT, "Counters of calls and errors" },
+};
+
+//  The method named NAME, built-in or the service's, or NULL
+static shoal_method_t *
+s_lookup (shoal_instance_t *self, const char *name)
+{
+    if (*name == '$') {
+        for (size_t index = 0; index < sizeof (s_builtins) / sizeof (s_builtins [0]); index++)
+            if (streq (s_builtins [index].name, name))
+                return &s_builtins [index];
+        return NULL;
+    }
+    return shoal_service_lookup (self->service, name);
+}
+
+static void *
+s_handler_state (shoal_instance_t *self, shoal_method_t *method)
+{
+    return *method->name == '$' ? self : self->state;
+}
+
+//  Logs the first refusals and then every power of two, so a flood of bad
+//  input cannot flood the log as well
+static void
+s_count_malformed (shoal_instance_t *self, const char *reason)
+{
+    self->malformed++;
+    if ((self->malformed & (self->malformed - 1)) == 0)
+        zsys_warning ("shoal: %s: refused malformed message (%" PRIu64 " so far): %s",
+                      shoal_service_name (self->service), self->malformed, reason);
+}
+
+//  Sends [identity, header, body]. A caller that went away (ROUTER_MANDATORY
+//  gives EHOSTUNREACH) or that does not read (EAGAIN at the high-water mark)
+//  costs a counted, dropped reply, never a blocked instance.
+static void
+s_send_reply (shoal_instance_t *self, zmq_msg_t *identity, uint64_t id, int status,
+              const char *message, const void *body, size_t size)
+{
+    self->calls++;
+    if (status != SHOAL_OK) {
+        self->errors++;
+        self->errors_by_status [status]++;
+    }
+    msgpack_sbuffer_clear (&self->reply_header);
+    shoal_wire_encode_reply (&self->reply_header, id, status, message);
+    if (zmq_msg_send (identity, self->handle, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
+        self->dropped++;
+        return;
+    }
+    //  Once the first frame is accepted, libzmq takes the rest of the message
+    zmq_send (self->handle, self->reply_header.data, self->reply_header.size,
+              ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send (self->handle, body, size, ZMQ_DONTWAIT);
+}
+
+static void
+s_send_error (shoal_instance_t *self, zmq_msg_t *identity, uint64_t id, int status,
+              const char *message)
+{
+    s_send_reply (self, identity, id, status, message, NULL, 0);
+}
+
+//  Finds the method for a decoded request and checks the body; returns the
+//  method, or NULL having written the status and reason to refuse with
+static shoal_method_t *
+s_resolve (shoal_instance_t *self, const char *service, size_t service_size,
+           const char *method_name, const void *body, size_t size,
+           shoal_status_t *status, char *error, size_t error_size)
+{
+    const char *own = shoal_service_name (self->service);
+    if (service_size != strlen (own) || memcmp (service, own, service_size) != 0) {
+        *status = SHOAL_NOT_FOUND;
+        snprintf (error, error_size, "no service '%.*s' here (this is '%s')",
+                  (int) service_size, service, own);
+        return NULL;
+    }
+    shoal_method_t *method = s_lookup (self, method_name);
+    if (!method) {
+        *status = SHOAL_UNIMPLEMENTED;
+        snprintf (error, error_size, "service '%s' has no method '%s'", own, method_name);
+        return NULL;
+    }
+    char reason [200];
+    if (shoal_reader_check (body, size, shoal_service_max_depth (self->service), reason,
+                            sizeof (reason))) {
+        *status = SHOAL_INVALID_ARGUMENT;
+        snprintf (error, error_size, "body is not valid msgpack: %s", reason);
+        return NULL;
+    }
+    return method;
+}
+
+static void
+s_dispatch (shoal_instance_t *self, zmq_msg_t *identity, zmq_msg_t *header_frame,
+            zmq_msg_t *body_frame)
+{
+    shoal_wire_header_t header;
+    char error [320];
+    msgpack_zone_clear (&self->zone);
+    shoal_status_t status = shoal_wire_decode (zmq_msg_data (header_frame),
+                                               zmq_msg_size (header_frame), &self->zone,
+                                               &header, error, sizeof (error));
+    if (status == SHOAL_OK && header.kind != SHOAL_WIRE_REQUEST) {
+        status = SHOAL_INVALID_ARGUMENT;
+        snprintf (error, sizeof (error), "expected a request, got a reply");
+    }
+    if (status != SHOAL_OK) {
+        s_count_malformed (self, error);
+        s_send_error (self, identity, header.id, status, error);
+        return;
+    }
+    char method_name [SHOAL_MAX_NAME + 1];
+    memcpy (method_name, header.method, header.method_size);
+    method_name [header.method_size] = 0;
+    const void *body = zmq_msg_data (body_frame);
+    size_t size = zmq_msg_size (body_frame);
+    shoal_method_t *method = s_resolve (self, header.service, header.service_size,
+                                        method_name, body, size, &status, error,
+                                        sizeof (error));
+    if (!method) {
+        if (status == SHOAL_INVALID_ARGUMENT)
+            s_count_malformed (self, error);
+        s_send_error (self, identity, header.id, status, error);
+        return;
+    }
+    shoal_request_reset (self->request, &header, body, size);
+    method->handler (self->request, s_handler_state (self, method));
+    size_t reply_size;
+    const void *reply = shoal_request_reply_body (self->request, &reply_size);
+    s_send_reply (self, identity, header.id, shoal_request_status (self->request),
+                  shoal_request_message (self->request), reply, reply_size);
+}
+
+//  Reads and serves one message; returns false when none is waiting
+static bool
+s_serve_one (shoal_instance_t *self)
+{
+    zmq_msg_t frames [3];           //  identity, header, body
+    int count = 0;
+    int surplus = 0;                //  frames past the third, read and dropped
+    bool more = true;
+    while (more) {
+        zmq_msg_t scratch;
+        zmq_msg_t *frame = count < 3 ? &frames [count] : &scratch;
+        zmq_msg_init (frame);
+        if (zmq_msg_recv (frame, self->handle, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close (frame);
+            if (count == 0)
+                return false;
+            break;                  //  cannot happen: messages arrive whole
+        }
+        more = zmq_msg_more (frame);
+        if (count < 3)
+            count++;
+        else {
+            surplus++;
+            zmq_msg_close (frame);
+        }
+    }
+    if (count == 3 && surplus == 0)
+        s_dispatch (self, &frames [0], &frames [1], &frames [2]);
+    else {
+        char error [96];
+        snprintf (error, sizeof (error),
+                  "a request has 2 frames (header, body); got %d", count - 1 + surplus);
+        s_count_malformed (self, error);
+        s_send_error (self, &frames [0], 0, SHOAL_INVALID_ARGUMENT, error);
+    }
+    for (int index = 0; index < count; index++)
+        zmq_msg_close (&frames [index]);
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  Life cycle
+
+static shoal_instance_t *
+s_instance_new (zsock_t *pipe, shoal_instance_slot_t *slot)
+{
+    shoal_instance_t *self = (shoal_instance_t *) zmalloc (sizeof (shoal_instance_t));
+    self->service = slot->service;
+    self->slot = slot;
+    self->pipe = pipe;
+    zuuid_t *uuid = zuuid_new ();
+    snprintf (slot->id, sizeof (slot->id), "%s", zuuid_str_canonical (uuid) + 24);
+    zuuid_destroy (&uuid);
+    msgpack_zone_init (&self->zone, 2048);
+    msgpack_sbuffer_init (&self->reply_header);
+    self->request = shoal_request_new (self);
+    snprintf (slot->inproc, sizeof (slot->inproc), "inproc://shoal/%s/%s",
+              shoal_service_name (self->service), slot->id);
+    char bound [256];
+    self->router = shoal_socket_server (slot->endpoint, slot->inproc,
+                                        shoal_service_max_message (self->service), bound,
+                                        sizeof (bound), slot->error, sizeof (slot->error));
+    if (self->router) {
+        snprintf (slot->endpoint, sizeof (slot->endpoint), "%s", bound);
+        self->handle = zsock_resolve (self->router);
+        self->state = shoal_service_state_new (self->service);
+    }
+    return self;
+}
+
+static void
+s_instance_destroy (shoal_instance_t **self_p)
+{
+    shoal_instance_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->router)
+        shoal_service_state_destroy (self->service, self->state);
+    shoal_client_destroy (&self->client);
+    shoal_request_destroy (&self->request);
+    zsock_destroy (&self->router);
+    msgpack_sbuffer_destroy (&self->reply_header);
+    msgpack_zone_destroy (&self->zone);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Answers everything already received, then returns: the clean stop
+static void
+s_drain (shoal_instance_t *self)
+{
+    while (s_serve_one (self))
+        ;
+}
+
+void
+shoal_instance_actor (zsock_t *pipe, void *args)
+{
+    shoal_instance_slot_t *slot = (shoal_instance_slot_t *) args;
+    shoal_instance_t *self = s_instance_new (pipe, slot);
+    zsock_signal (pipe, 0);
+    if (!self->router) {
+        s_instance_destroy (&self);
+        return;
+    }
+    zmq_pollitem_t items [] = {
+        { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
+        { self->handle, 0, ZMQ_POLLIN, 0 },
+    };
+    bool running = true;
+    while (running) {
+        //  Signals are for the process's main thread to act on; an instance
+        //  stops only when told, so that it can finish what it has
+        if (zmq_poll (items, 2, -1) == -1 && errno != EINTR)
+            break;
+        if (items [1].revents & ZMQ_POLLIN)
+            for (int count = 0; count < SHOAL_INSTANCE_BATCH && s_serve_one (self); count++)
+                ;
+        if (items [0].revents & ZMQ_POLLIN) {
+            char *command = zstr_recv (pipe);
+            if (!command || streq (command, "$TERM"))
+                running = false;
+            else
+                zsys_error ("shoal: instance: unknown command '%s'", command);
+            zstr_free (&command);
+        }
+    }
+    s_drain (self);
+    s_instance_destroy (&self);
+}
+
+//  --------------------------------------------------------------------------
+//  What requests ask of their instance
+
+const char *
+shoal_instance_id (shoal_instance_t *self)
+{
+    return self->slot->id;
+}
+
+const char *
+shoal_instance_node (shoal_instance_t *self)
+{
+    return shoal_service_node (self->service);
+}
+
+shoal_client_t *
+shoal_instance_client (shoal_instance_t *self)
+{
+    if (!self->client)
+        self->client = shoal_client_new ();
+    return self->client;
+}
+
+bool
+shoal_instance_is_self (shoal_instance_t *self, const char *endpoint)
+{
+    return streq (endpoint, self->slot->endpoint) || streq (endpoint, self->slot->inproc);
+}
+
+shoal_call_t *
+shoal_instance_call_self (shoal_instance_t *self, const char *service,
+                          const char *method_name, const void *body, size_t size,
+                          int timeout_ms, const msgpack_object *meta)
+{
+    shoal_call_t *call = shoal_call_new (NULL, 0, zclock_mono () + timeout_ms);
+    shoal_status_t status;
+    char error [320];
+    if (!shoal_wire_valid_name (service, strlen (service))
+        || !shoal_wire_valid_name (method_name, strlen (method_name))) {
+        shoal_call_finishf (call, SHOAL_INVALID_ARGUMENT, "invalid service or method name");
+        return call;
+    }
+    if (self->self_depth >= SHOAL_INSTANCE_MAX_SELF_DEPTH) {
+        shoal_call_finishf (call, SHOAL_RESOURCE_EXHAUSTED,
+                            "calls to the same instance nested deeper than %d",
+                            SHOAL_INSTANCE_MAX_SELF_DEPTH);
+        return call;
+    }
+    shoal_method_t *method = s_resolve (self, service, strlen (service), method_name, body,
+                                        size, &status, error, sizeof (error));
+    if (!method) {
+        shoal_call_finish (call, status, error, NULL, 0);
+        return call;
+    }
+    shoal_wire_header_t header = {
+        .kind = SHOAL_WIRE_REQUEST,
+        .service = service,
+        .service_size = strlen (service),
+        .method = method_name,
+        .method_size = strlen (method_name),
+        .timeout_ms = (uint32_t) timeout_ms,
+        .meta = meta,
+    };
+    shoal_request_t *request = shoal_request_new (self);
+    shoal_request_reset (request, &header, body, size);
+    self->self_depth++;
+    method->handler (request, s_handler_state (self, method));
+    self->self_depth--;
+    size_t reply_size;
+    const void *reply = shoal_request_reply_body (request, &reply_size);
+    shoal_call_finish (call, shoal_request_status (request),
+                       shoal_request_message (request), reply, reply_size);
+    shoal_request_destroy (&request);
+    return call;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: the instance is exercised through shoal_service's selftest and
+//  tests/; here, the one thing only it can see: a self-call runs inline.
+
+void
+shoal_instance_test (bool verbose)
+{
+    if (verbose)
+        printf (" * shoal_instance: ");
+    shoal_service_t *service = shoal_service_new ("selftest", "1");
+    shoal_instance_slot_t slot = { .service = service };
+    snprintf (slot.endpoint, sizeof (slot.endpoint), "inproc://shoal-instance-test");
+    zactor_t *actor = zactor_new (shoal_instance_actor, &slot);
+    assert (slot.error [0] == 0);
+    assert (streq (slot.endpoint, "inproc://shoal-instance-test"));
+    assert (strlen (slot.id) == 12);
+    shoal_client_t *client = shoal_client_new ();
+    shoal_call_t *call = shoal_client_call (client, slot.inproc, "selftest", "$ping", NULL,
+                                            0, 1000);
+    assert (shoal_call_status (call) == SHOAL_OK);
+    shoal_call_destroy (&call);
+    shoal_client_destroy (&client);
+    zactor_destroy (&actor);
+
+    //  A bind that fails is reported, and the actor ends by itself
+    shoal_instance_slot_t bad = { .service = service };
+    snprintf (bad.endpoint, sizeof (bad.endpoint), "tcp://127.0.0.1:99999");
+    actor = zactor_new (shoal_instance_actor, &bad);
+    assert (bad.error [0] != 0);
+    zactor_destroy (&actor);
+    shoal_service_destroy (&service);
+    if (verbose)
+        printf ("OK\n");
+}

@@ -1,0 +1,46 @@
+/*  shoal_instance - one instance of a service: an actor with its own state
+    and its own ROUTER socket, which receives requests, runs the handlers and
+    sends the replies. Private: users see it through shoal_service and
+    shoal_request.                                                           */
+#ifndef SHOAL_INSTANCE_H_INCLUDED
+#define SHOAL_INSTANCE_H_INCLUDED
+
+typedef struct _shoal_instance_t shoal_instance_t;
+
+//  What a starting instance is given, and what it reports back before it
+//  signals that it is ready (the parent reads it after zactor_new returns).
+typedef struct {
+    shoal_service_t *service;   //  read-only while instances run
+    char endpoint [256];        //  in: what to bind; out: the real endpoint
+    char inproc [256];          //  out: the in-process endpoint
+    char id [33];               //  out: the instance id
+    char error [256];           //  out: why it could not start ("" if it did)
+} shoal_instance_slot_t;
+
+//  The actor: zactor_new (shoal_instance_actor, slot). Ends on $TERM after
+//  answering every request it has already received.
+void
+    shoal_instance_actor (zsock_t *pipe, void *slot);
+
+const char *
+    shoal_instance_id (shoal_instance_t *self);
+const char *
+    shoal_instance_node (shoal_instance_t *self);
+
+//  The instance's client for nested calls, made on first use.
+shoal_client_t *
+    shoal_instance_client (shoal_instance_t *self);
+
+//  True if ENDPOINT is one this instance is bound to.
+bool
+    shoal_instance_is_self (shoal_instance_t *self, const char *endpoint);
+
+//  Serves a call to this very instance inline, as a nested handler call,
+//  so that a handler calling its own instance cannot deadlock. Returns a
+//  done call.
+shoal_call_t *
+    shoal_instance_call_self (shoal_instance_t *self, const char *service,
+                              const char *method, const void *body, size_t size,
+                              int timeout_ms, const msgpack_object *meta);
+
+#endif
