@@ -16,6 +16,8 @@ extern "C" {
 
 //  Deadline used when a call is given a timeout <= 0.
 #define SHOAL_DEFAULT_TIMEOUT 5000
+//  Largest reply frame a client accepts, by default.
+#define SHOAL_DEFAULT_MAX_REPLY (16 * 1024 * 1024)
 
 //  A new client, or NULL if out of memory.
 SHOAL_EXPORT shoal_client_t *
@@ -56,6 +58,13 @@ SHOAL_EXPORT shoal_call_t *
 //  The call stays the caller's: this does not transfer ownership.
 SHOAL_EXPORT shoal_call_t *
     shoal_client_wait_any (shoal_client_t *self, int timeout_ms);
+
+//  Largest reply frame accepted from endpoints connected from now on.
+//  A server that sends more is disconnected by ZeroMQ (ZMQ_MAXMSGSIZE): the
+//  call then ends DEADLINE_EXCEEDED, and a hostile server cannot make the
+//  client allocate without bound.
+SHOAL_EXPORT void
+    shoal_client_set_max_message (shoal_client_t *self, size_t bytes);
 
 //  Number of calls sent and not yet done.
 SHOAL_EXPORT size_t

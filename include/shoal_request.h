@@ -34,7 +34,8 @@ SHOAL_EXPORT const void *
 SHOAL_EXPORT const char *
     shoal_request_meta (shoal_request_t *self, const char *key);
 
-//  Milliseconds left before the caller's deadline (0 if it has passed).
+//  Milliseconds left before the caller's deadline: 0 if it has passed, -1
+//  if the caller set none (possible from other clients; shoal's always do).
 SHOAL_EXPORT int
     shoal_request_remaining (shoal_request_t *self);
 

@@ -7,7 +7,7 @@
             shoal_service_t *service = shoal_service_new ("echo", "1.0.0");
             shoal_service_method (service, "echo", s_echo, SHOAL_IDEMPOTENT,
                                   "Returns the body unchanged");
-            return shoal_service_main (service, argc, argv);
+            return shoal_service_main (&service, argc, argv);
         }
 */
 #ifndef SHOAL_SERVICE_H_INCLUDED
@@ -91,8 +91,15 @@ SHOAL_EXPORT const char *
 SHOAL_EXPORT const char *
     shoal_service_inproc (shoal_service_t *self, size_t index);
 
-//  Stops every instance: each stops reading new requests, answers those
-//  already received, and exits. Blocks until all are gone.
+//  How a stopping instance drains: it answers every request it has, and
+//  goes on until no request has come for SHOAL_DRAIN_QUIET ms (requests
+//  sent just before the stop are still arriving), for SHOAL_DRAIN_MAX ms
+//  at most.
+#define SHOAL_DRAIN_QUIET 100
+#define SHOAL_DRAIN_MAX 5000
+
+//  Stops every instance: each answers the requests it has received (see
+//  SHOAL_DRAIN_QUIET), then exits. Blocks until all are gone.
 SHOAL_EXPORT void
     shoal_service_stop (shoal_service_t *self);
 
@@ -102,10 +109,12 @@ SHOAL_EXPORT int
     shoal_service_run (shoal_service_t *self, size_t instances);
 
 //  A whole main(): parses the standard flags (--bind, --instances,
-//  --cluster, --seed, --verbose, --help), prints the bound endpoints on
-//  stdout, one per line, runs and returns the process exit code.
+//  --cluster, --seed, --help), prints the bound endpoints on stdout, one
+//  per line, logs to stderr, runs until SIGINT/SIGTERM and returns the process
+//  exit code (0; 1 if it could not start; 2 for bad flags). Takes the
+//  service and destroys it (NULL is allowed: exit code 1).
 SHOAL_EXPORT int
-    shoal_service_main (shoal_service_t *self, int argc, char **argv);
+    shoal_service_main (shoal_service_t **self_p, int argc, char **argv);
 
 SHOAL_EXPORT void
     shoal_service_test (bool verbose);

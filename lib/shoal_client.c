@@ -25,6 +25,7 @@ struct _shoal_client_t {
     size_t items_size;
     bool items_stale;
     uint64_t stale_replies;
+    size_t max_message;         //  largest reply frame accepted
 };
 
 //  Correlation ids are the hash keys themselves (never 0), not pointers
@@ -64,6 +65,7 @@ shoal_client_new (void)
     self->finished = zlistx_new ();
     msgpack_sbuffer_init (&self->header);
     msgpack_zone_init (&self->zone, 1024);
+    self->max_message = SHOAL_DEFAULT_MAX_REPLY;
     return self;
 }
 
@@ -100,7 +102,7 @@ s_link (shoal_client_t *self, const char *endpoint)
     s_link_t *link = (s_link_t *) zhashx_lookup (self->links, endpoint);
     if (link)
         return link;
-    zsock_t *dealer = shoal_socket_client (endpoint);
+    zsock_t *dealer = shoal_socket_client (endpoint, self->max_message);
     if (!dealer)
         return NULL;
     link = (s_link_t *) zmalloc (sizeof (s_link_t));
@@ -372,6 +374,12 @@ shoal_client_wait_any (shoal_client_t *self, int timeout_ms)
         if (zlistx_size (self->finished) == 0)
             s_pump (self, wait);
     }
+}
+
+void
+shoal_client_set_max_message (shoal_client_t *self, size_t bytes)
+{
+    self->max_message = bytes;
 }
 
 size_t

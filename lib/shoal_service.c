@@ -202,9 +202,11 @@ shoal_service_inproc (shoal_service_t *self, size_t index)
 void
 shoal_service_stop (shoal_service_t *self)
 {
-    //  Tell every instance first, so they drain side by side, then wait
+    //  Tell every instance first, so they drain side by side, then wait.
+    //  An instance that could not bind has ended already: nobody to tell.
     for (size_t index = 0; index < self->size; index++)
-        zstr_send (self->instances [index].actor, "$TERM");
+        if (*self->instances [index].slot.error == 0)
+            zstr_send (self->instances [index].actor, "$TERM");
     for (size_t index = 0; index < self->size; index++)
         zactor_destroy (&self->instances [index].actor);
     free (self->instances);
@@ -265,7 +267,6 @@ s_usage (shoal_service_t *self, FILE *out)
              "  --instances N      instance actors to run (default 1)\n"
              "  --cluster NAME     cluster to join (default: $SHOAL_CLUSTER or 'default')\n"
              "  --seed ENDPOINT    seed node to join through (repeatable; $SHOAL_SEEDS)\n"
-             "  --verbose          log more\n"
              "  --help             show this\n\n"
              "Prints each bound endpoint on stdout, then serves until SIGINT or SIGTERM,\n"
              "when it answers the requests it already has and exits.\n\nmethods:\n",
@@ -277,10 +278,13 @@ s_usage (shoal_service_t *self, FILE *out)
 }
 
 int
-shoal_service_main (shoal_service_t *self, int argc, char **argv)
+shoal_service_main (shoal_service_t **self_p, int argc, char **argv)
 {
+    shoal_service_t *self = self_p ? *self_p : NULL;
     if (!self)
         return 1;
+    //  A service program's stdout carries its endpoints; logs go to stderr
+    zsys_set_logstream (stderr);
     long instances = 1;
     int rc = 0;
     for (int index = 1; index < argc && rc == 0; index++) {
@@ -288,11 +292,9 @@ shoal_service_main (shoal_service_t *self, int argc, char **argv)
         const char *value = index + 1 < argc ? argv [index + 1] : NULL;
         if (streq (arg, "--help") || streq (arg, "-h")) {
             s_usage (self, stdout);
-            shoal_service_destroy (&self);
+            shoal_service_destroy (self_p);
             return 0;
         }
-        else if (streq (arg, "--verbose") || streq (arg, "-v"))
-            zsys_set_logstream (stderr);
         else if (value && streq (arg, "--bind"))
             shoal_service_bind (self, argv [++index]);
         else if (value && streq (arg, "--instances")) {
@@ -320,7 +322,7 @@ shoal_service_main (shoal_service_t *self, int argc, char **argv)
     }
     else if (rc == 0)
         rc = 1;
-    shoal_service_destroy (&self);
+    shoal_service_destroy (self_p);
     return rc;
 }
 

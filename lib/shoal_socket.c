@@ -49,12 +49,13 @@ shoal_socket_server (const char *endpoint, const char *inproc, size_t max_messag
 }
 
 zsock_t *
-shoal_socket_client (const char *endpoint)
+shoal_socket_client (const char *endpoint, size_t max_message)
 {
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     if (!dealer)
         return NULL;
     zsock_set_immediate (dealer, 1);
+    zsock_set_maxmsgsize (dealer, (int) max_message);
     zsock_set_linger (dealer, 0);
     s_set_heartbeats (dealer);
     if (zmq_connect (zsock_resolve (dealer), endpoint)) {

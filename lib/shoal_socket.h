@@ -17,9 +17,10 @@ zsock_t *
     shoal_socket_server (const char *endpoint, const char *inproc, size_t max_message,
                          char *bound, size_t bound_size, char *error, size_t error_size);
 
-//  A DEALER that makes calls, connected to ENDPOINT. Returns NULL if the
-//  endpoint is malformed (errno says why).
+//  A DEALER that makes calls, connected to ENDPOINT, accepting replies of
+//  at most MAX_MESSAGE bytes. Returns NULL if the endpoint is malformed
+//  (errno says why).
 zsock_t *
-    shoal_socket_client (const char *endpoint);
+    shoal_socket_client (const char *endpoint, size_t max_message);
 
 #endif

@@ -55,8 +55,13 @@ shoal_wire_encode_reply (msgpack_sbuffer *out, uint64_t id, int status,
     //  Our own error texts are bounded, so a handler's long message cannot
     //  grow every reply without limit
     size_t size = message ? strlen (message) : 0;
-    if (size > SHOAL_WIRE_MAX_MESSAGE)
+    if (size > SHOAL_WIRE_MAX_MESSAGE) {
+        //  Cut on a character boundary: a str must stay valid UTF-8, or
+        //  strict decoders (Python's msgpack) cannot read the status at all
         size = SHOAL_WIRE_MAX_MESSAGE;
+        while (size > 0 && ((unsigned char) message [size] & 0xC0) == 0x80)
+            size--;
+    }
     msgpack_pack_str (&packer, size);
     msgpack_pack_str_body (&packer, message ? message : "", size);
 }
