@@ -1,0 +1,373 @@
+#!/usr/bin/python3
+"""protocol_peer - checks docs/protocol.md from the outside: a client and a
+service written with nothing but pyzmq and msgpack talk to shoal's C code.
+
+  (a) as a client, against services/echo/shoal-echo;
+  (b) as a service ("pyecho"), called by the C command line `tools/shoal call`.
+
+The client and the service below, between the "doc:" markers, are the very
+code that docs/protocol.md shows; a case checks that the two stay the same.
+
+Writes TAP for automake's tap-driver. Every receive has a deadline, nothing
+sleeps to let things settle, every process started is killed and reaped, and
+everything is on loopback with ephemeral ports.
+
+Environment: top_builddir (where shoal-echo and shoal are built) and
+top_srcdir (where docs/ is), both defaulting to the repository root.
+Run with Debian's /usr/bin/python3 (python3-zmq, python3-msgpack)."""
+
+import json
+import os
+import re
+import select
+import subprocess
+import sys
+import threading
+import time
+
+import msgpack
+import zmq
+
+# --- doc: client ---
+import itertools, time
+import msgpack, zmq
+
+class Client:
+    """Calls shoal services at one endpoint over a DEALER socket."""
+    def __init__(self, endpoint, context=None):
+        self.socket = (context or zmq.Context.instance()).socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(endpoint)
+        self.ids = itertools.count(1)                   # id 0 means "unknown"
+
+    def call(self, service, method, body=None, timeout_ms=1000, meta=None):
+        """Returns (status, message, reply body); status 4 when time is up."""
+        call_id, deadline = next(self.ids), time.monotonic() + timeout_ms / 1000
+        header = ["shoal", 1, "REQ", call_id, service, method, timeout_ms, meta or {}]
+        self.socket.send_multipart([msgpack.packb(header), msgpack.packb(body)])
+        while (left := deadline - time.monotonic()) > 0 and self.socket.poll(left * 1000):
+            frames = self.socket.recv_multipart()
+            reply = msgpack.unpackb(frames[0], unicode_errors="replace")
+            if len(frames) == 2 and type(reply) is list and reply[:4] == ["shoal", 1, "REP", call_id]:
+                return reply[4], reply[5], msgpack.unpackb(frames[1]) if frames[1] else None
+        return 4, "no reply within the deadline", None  # a late reply is dropped
+# --- end doc: client ---
+
+# --- doc: service ---
+class ShoalError(Exception):
+    """Raised by a method to answer with an error status."""
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+def serve(router, name, methods, stop):
+    """Serves service NAME on a bound ROUTER until the event STOP is set.
+    METHODS maps a method name to a function(body) -> reply body."""
+    while not stop.is_set():
+        if not router.poll(100):                        # wake up to look at STOP
+            continue
+        identity, *frames = router.recv_multipart()
+        call_id, status, message, reply = 0, 0, "", None
+        try:
+            header = msgpack.unpackb(frames[0]) if len(frames) == 2 else None
+            if type(header) is not list or len(header) < 4 or header[0] != "shoal":
+                raise ShoalError(3, "not a shoal request")
+            call_id = header[3] if type(header[3]) is int and header[3] > 0 else 0
+            if header[1] != 1:
+                raise ShoalError(9, "protocol version not supported: this peer speaks version 1")
+            if header[2] != "REQ" or len(header) != 8:
+                raise ShoalError(3, "expected a request header of 8 fields")
+            if header[4] != name:
+                raise ShoalError(5, f"no service '{header[4]}' here (this is '{name}')")
+            if header[5] not in methods:
+                raise ShoalError(12, f"service '{name}' has no method '{header[5]}'")
+            reply = methods[header[5]](msgpack.unpackb(frames[1]) if frames[1] else None)
+        except ShoalError as error:
+            status, message = error.status, error.message
+        except ValueError as error:                     # bad msgpack, or a bad argument
+            status, message = 3, f"invalid argument: {error}"
+        except Exception as error:                      # a bug in the method
+            status, message = 13, f"{type(error).__name__}: {error}"
+        header = ["shoal", 1, "REP", call_id, status, message]
+        router.send_multipart([identity, msgpack.packb(header),
+                               msgpack.packb(reply if status == 0 else None)])
+# --- end doc: service ---
+
+# ---------------------------------------------------------------------------
+# TAP
+
+S_COUNT = 0
+S_FAILED = 0
+
+
+def tap_ok(cond, name):
+    global S_COUNT, S_FAILED
+    S_COUNT += 1
+    if not cond:
+        S_FAILED += 1
+    print(f"{'' if cond else 'not '}ok {S_COUNT} - {name}", flush=True)
+    return cond
+
+
+def tap_diag(text):
+    for line in str(text).splitlines() or [""]:
+        print(f"# {line}", flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+OK, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND = 0, 3, 4, 5
+FAILED_PRECONDITION, UNIMPLEMENTED = 9, 12
+
+TOP_BUILDDIR = os.environ.get("top_builddir") or os.path.join(os.path.dirname(
+    os.path.abspath(__file__)), "..")
+TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.join(os.path.dirname(
+    os.path.abspath(__file__)), "..")
+
+# The worked example of docs/protocol.md: the request header and body
+EXAMPLE_HEADER = "98 a5 73 68 6f 61 6c 01 a3 52 45 51 01 a4 65 63 68 6f a4 65 63 68 6f cd 03 e8 80"
+EXAMPLE_BODY = "81 a4 74 65 78 74 a2 68 69"
+EXAMPLE_REPLY = "96 a5 73 68 6f 61 6c 01 a3 52 45 50 01 00 a0"
+
+
+def read_line(stream, deadline):
+    """One line from a child's stdout pipe, waiting at most until DEADLINE
+    (time.monotonic); None on timeout or end of file."""
+    fd = stream.fileno()
+    data = b""
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 1)          # one byte: never read past the line
+        if not chunk:
+            return None
+        data += chunk
+    return data.decode().strip()
+
+
+def raw_call(socket, frames, timeout_ms=2000):
+    """Sends FRAMES as one message on a DEALER, returns the reply frames
+    with the header decoded, or None when nothing came within the time."""
+    socket.send_multipart(frames)
+    if not socket.poll(timeout_ms):
+        return None
+    reply = socket.recv_multipart()
+    return [msgpack.unpackb(reply[0])] + reply[1:]
+
+
+def stop_process(process):
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def doc_blocks(text, marker):
+    """The code between '# --- doc: MARKER ---' and its end marker."""
+    match = re.search(rf"# --- doc: {marker} ---\n(.*?)# --- end doc: {marker} ---",
+                      text, re.S)
+    return match.group(1) if match else None
+
+
+# ---------------------------------------------------------------------------
+# Cases
+
+def check_doc():
+    """The doc shows the same code that this file runs, and its example bytes."""
+    with open(os.path.abspath(__file__)) as f:
+        own = f.read()
+    path = os.path.join(TOP_SRCDIR, "docs", "protocol.md")
+    try:
+        with open(path) as f:
+            doc = f.read()
+    except OSError as error:
+        tap_ok(False, f"docs/protocol.md is readable ({error})")
+        return
+    for marker in ("client", "service"):
+        mine = doc_blocks(own, marker)
+        theirs = doc_blocks(doc, marker)
+        tap_ok(mine is not None and mine == theirs,
+               f"docs/protocol.md shows the tested {marker} code unchanged")
+    header = ["shoal", 1, "REQ", 1, "echo", "echo", 1000, {}]
+    tap_ok(msgpack.packb(header).hex(" ") == EXAMPLE_HEADER
+           and EXAMPLE_HEADER in doc and EXAMPLE_BODY in doc and EXAMPLE_REPLY in doc
+           and msgpack.packb({"text": "hi"}).hex(" ") == EXAMPLE_BODY,
+           "the worked example's bytes are msgpack's and are in the doc")
+
+
+def as_client(endpoint, context):
+    client = Client(endpoint, context)
+    raw = context.socket(zmq.DEALER)
+    raw.setsockopt(zmq.LINGER, 0)
+    raw.connect(endpoint)
+    try:
+        body = {"text": "hi", "n": [1, -2, 3.5], "bin": b"\x00\xff", "none": None}
+        status, message, reply = client.call("echo", "echo", body, 2000)
+        tap_ok(status == OK and message == "" and reply == body,
+               f"echo: a body comes back unchanged (status {status})")
+
+        status, message, reply = client.call("echo", "echo", None, 2000,
+                                             {"trace": "t-1", "x": "y"})
+        tap_ok(status == OK and reply is None, "echo: nil body and metadata are accepted")
+
+        status, message, reply = client.call("echo", "sleep", {"ms": 20}, 2000)
+        tap_ok(status == OK and reply == {"slept": 20}, f"sleep: {reply}")
+
+        status, message, reply = client.call("echo", "fail",
+                                             {"code": "NOT_FOUND", "message": "gone"}, 2000)
+        tap_ok(status == NOT_FOUND and message == "gone" and reply is None,
+               f"fail: NOT_FOUND with its message, nil body ({status} {message!r})")
+
+        status, message, reply = client.call("echo", "nope", None, 2000)
+        tap_ok(status == UNIMPLEMENTED and "nope" in message,
+               f"an unknown method is UNIMPLEMENTED ({status} {message!r})")
+
+        status, message, reply = client.call("other", "echo", None, 2000)
+        tap_ok(status == NOT_FOUND and "other" in message,
+               f"another service's name is NOT_FOUND ({status} {message!r})")
+
+        status, message, reply = client.call("echo", "$ping", None, 2000)
+        tap_ok(status == OK and isinstance(reply, dict) and reply.get("service") == "echo"
+               and isinstance(reply.get("instance"), str),
+               f"$ping names the service and instance ({reply})")
+
+        status, message, reply = client.call("echo", "$stats", None, 2000)
+        tap_ok(status == OK and isinstance(reply, dict)
+               and set(reply) == {"calls", "errors", "malformed", "dropped"}
+               and all(isinstance(v, int) for v in reply.values()),
+               f"$stats has its four counters ({reply})")
+
+        # The worked example, byte for byte, and the reply it shows
+        frames = raw_call(raw, [bytes.fromhex(EXAMPLE_HEADER), bytes.fromhex(EXAMPLE_BODY)])
+        tap_ok(frames is not None and frames[0] == ["shoal", 1, "REP", 1, 0, ""]
+               and frames[1] == bytes.fromhex(EXAMPLE_BODY),
+               "the worked example's request gets the worked example's reply")
+
+        # Another protocol version: FAILED_PRECONDITION, with the id
+        frames = raw_call(raw, [msgpack.packb(["shoal", 2, "REQ", 77, "echo", "echo", 1000,
+                                               {}]), b""])
+        tap_ok(frames is not None and frames[0][3] == 77
+               and frames[0][4] == FAILED_PRECONDITION and frames[0][:3] == ["shoal", 1, "REP"],
+               f"a version 2 header gets FAILED_PRECONDITION with its id "
+               f"({frames and frames[0]})")
+
+        frames = raw_call(raw, [b"hello"])
+        tap_ok(frames is not None and frames[0][3] == 0
+               and frames[0][4] == INVALID_ARGUMENT and len(frames) == 2,
+               f"a stray frame gets INVALID_ARGUMENT with id 0 ({frames and frames[0]})")
+
+        frames = raw_call(raw, [msgpack.packb(["shoal", 1, "REQ", 78, "echo", "echo", 1000,
+                                               {}]), b"\x92\x01"])
+        tap_ok(frames is not None and frames[0][3:5] == [78, INVALID_ARGUMENT]
+               and "body" in frames[0][5],
+               f"a truncated body gets INVALID_ARGUMENT ({frames and frames[0]})")
+
+        # A deadline: the call ends on time, and the late reply is dropped
+        start = time.monotonic()
+        status, message, reply = client.call("echo", "sleep", {"ms": 300}, 100)
+        elapsed = time.monotonic() - start
+        tap_ok(status == DEADLINE_EXCEEDED and elapsed < 0.3,
+               f"a call past its deadline ends DEADLINE_EXCEEDED in {elapsed * 1000:.0f} ms")
+        status, message, reply = client.call("echo", "echo", "after", 3000)
+        tap_ok(status == OK and reply == "after",
+               "the next call gets its own reply, not the late one")
+    finally:
+        raw.close()
+        client.socket.close()
+
+
+def as_service(context):
+    router = context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind("tcp://127.0.0.1:*")
+    endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
+
+    def fail(body):
+        raise ShoalError(NOT_FOUND, "no such text")
+
+    methods = {"upper": lambda body: {"text": body["text"].upper()}, "fail": fail}
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(router, "pyecho", methods, stop))
+    thread.start()
+    shoal = os.path.join(TOP_BUILDDIR, "tools", "shoal")
+
+    def run(*args):
+        return subprocess.run([shoal, "call", "--endpoint", endpoint, "--timeout", "3000",
+                               *args], capture_output=True, text=True, timeout=30)
+
+    try:
+        result = run("pyecho", "upper", '{"text":"hi"}')
+        try:
+            reply = json.loads(result.stdout)
+        except ValueError:
+            reply = None
+        tap_ok(result.returncode == 0 and reply == {"text": "HI"},
+               f"shoal call to a Python service: exit {result.returncode}, "
+               f"stdout {result.stdout.strip()!r}")
+        if result.stderr:
+            tap_diag(result.stderr)
+
+        result = run("pyecho", "fail", "{}")
+        tap_ok(result.returncode == 1 and result.stderr.startswith("error: NOT_FOUND: no such text")
+               and result.stdout == "",
+               f"an error from a Python service: exit {result.returncode}, "
+               f"stderr {result.stderr.strip()!r}")
+
+        result = run("pyecho", "nope")
+        tap_ok(result.returncode == 1 and result.stderr.startswith("error: UNIMPLEMENTED: "),
+               f"an unknown method of a Python service: {result.stderr.strip()!r}")
+
+        result = run("pyecho", "upper", '{"txt":"hi"}')
+        tap_ok(result.returncode == 1 and result.stderr.startswith("error: INTERNAL: "),
+               f"a Python method's bug is INTERNAL: {result.stderr.strip()!r}")
+
+        client = Client(endpoint, context)
+        try:
+            status, message, reply = client.call("pyecho", "upper", {"text": "py"}, 3000)
+            tap_ok(status == OK and reply == {"text": "PY"},
+                   "the Python client calls the Python service")
+            status, message, reply = client.call("other", "upper", None, 3000)
+            tap_ok(status == NOT_FOUND, "the Python service answers NOT_FOUND for another name")
+        finally:
+            client.socket.close()
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        tap_ok(not thread.is_alive(), "the Python service stops when told")
+        router.close()
+
+
+def main():
+    context = zmq.Context()
+    echo = None
+    try:
+        check_doc()
+        binary = os.path.join(TOP_BUILDDIR, "services", "echo", "shoal-echo")
+        echo = subprocess.Popen([binary, "--bind", "tcp://127.0.0.1:*"],
+                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        endpoint = read_line(echo.stdout, time.monotonic() + 10)
+        if tap_ok(endpoint is not None and endpoint.startswith("tcp://127.0.0.1:"),
+                  f"shoal-echo prints its endpoint ({endpoint})"):
+            as_client(endpoint, context)
+        stop_process(echo)
+        tap_ok(echo.returncode == 0, f"shoal-echo stops cleanly on SIGTERM ({echo.returncode})")
+        as_service(context)
+    except Exception as error:          # a bug in this test: report, do not hang
+        tap_ok(False, f"unexpected {type(error).__name__}: {error}")
+    finally:
+        if echo is not None:
+            stop_process(echo)
+        context.destroy(linger=0)
+    print(f"1..{S_COUNT}", flush=True)
+    if S_FAILED:
+        tap_diag(f"{S_FAILED} of {S_COUNT} cases failed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
