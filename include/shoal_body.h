@@ -45,7 +45,8 @@ SHOAL_EXPORT shoal_body_t *
 //  The JSON text of the msgpack value in DATA/SIZE (empty data reads as null).
 //  Binary values become base64 strings, non-string map keys their JSON text.
 //  Returns a fresh string the caller frees, or NULL if DATA is not one valid
-//  msgpack value (writing why into ERROR when given).
+//  msgpack value, or if non-string map keys would need more than 8 times
+//  the body's size as JSON text (writing why into ERROR when given).
 SHOAL_EXPORT char *
     shoal_body_to_json (const void *data, size_t size, char *error, size_t error_size);
 

@@ -60,7 +60,9 @@ SHOAL_EXPORT const char *
     shoal_reader_error (shoal_reader_t *self);
 
 //  Checks that DATA/SIZE holds exactly one well-formed msgpack value no
-//  deeper than MAX_DEPTH, without allocating. Returns 0 if so, else -1 and,
+//  deeper than MAX_DEPTH, without allocating. Empty data holds no value and
+//  is refused here (the protocol reads an empty body frame as nil before
+//  checking). Returns 0 if so, else -1 and,
 //  if ERROR is given, why. Used on every body that comes from the network.
 SHOAL_EXPORT int
     shoal_reader_check (const void *data, size_t size, int max_depth,

@@ -69,7 +69,8 @@ shoal_call_finish_msg (shoal_call_t *self, shoal_status_t status, const char *me
     if (status == SHOAL_OK)
         zmq_msg_move (&self->body, body);
     char *copy = (char *) malloc (message_size + 1);
-    memcpy (copy, message, message_size);
+    if (message_size)           //  an empty message may come as NULL
+        memcpy (copy, message, message_size);
     copy [message_size] = 0;
     s_finish (self, status, copy);
 }

@@ -366,6 +366,12 @@ shoal_instance_node (shoal_instance_t *self)
     return shoal_service_node (self->service);
 }
 
+int
+shoal_instance_max_depth (shoal_instance_t *self)
+{
+    return shoal_service_max_depth (self->service);
+}
+
 shoal_client_t *
 shoal_instance_client (shoal_instance_t *self)
 {

@@ -27,6 +27,10 @@ const char *
 const char *
     shoal_instance_node (shoal_instance_t *self);
 
+//  The nesting limit of request bodies, from the service.
+int
+    shoal_instance_max_depth (shoal_instance_t *self);
+
 //  The instance's client for nested calls, made on first use.
 shoal_client_t *
     shoal_instance_client (shoal_instance_t *self);

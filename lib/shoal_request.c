@@ -117,7 +117,7 @@ shoal_request_get (shoal_request_t *self, const char *format, ...)
 {
     if (!self->reader) {
         self->reader = shoal_reader_new (self->body, self->body_size);
-        shoal_reader_set_max_depth (self->reader, SHOAL_DEFAULT_MAX_DEPTH);
+        shoal_reader_set_max_depth (self->reader, shoal_instance_max_depth (self->instance));
     }
     va_list args;
     va_start (args, format);

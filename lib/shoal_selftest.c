@@ -48,6 +48,7 @@ main (int argc, char *argv [])
         pid_t pid = fork ();
         if (pid == 0) {
             s_tests [index].test (verbose);
+            fflush (stdout);
             zsys_shutdown ();
             _exit (0);
         }

@@ -245,8 +245,9 @@ shoal_wire_meta_get (const msgpack_object *meta, const char *key, size_t *size)
     size_t key_size = strlen (key);
     for (uint32_t index = 0; index < meta->via.map.size; index++) {
         const msgpack_object_kv *entry = &meta->via.map.ptr [index];
+        //  msgpack-c gives empty strings a NULL pointer: no memcmp on those
         if (entry->key.via.str.size == key_size
-            && memcmp (entry->key.via.str.ptr, key, key_size) == 0) {
+            && (key_size == 0 || memcmp (entry->key.via.str.ptr, key, key_size) == 0)) {
             *size = entry->val.via.str.size;
             return entry->val.via.str.ptr;
         }
