@@ -3,6 +3,8 @@
         shoal_status    the error enum, shared with the wire
         shoal_body      building msgpack bodies (format strings, JSON)
         shoal_reader    reading msgpack bodies, field by field
+        shoal_view      a snapshot of who serves what in the cluster
+        shoal_node      this process's member of a cluster
         shoal_service   a service: name, methods, instance actors
         shoal_request   what a handler gets, and how it answers
         shoal_client    calls from any thread
@@ -31,10 +33,14 @@ typedef struct _shoal_service_t shoal_service_t;
 typedef struct _shoal_request_t shoal_request_t;
 typedef struct _shoal_client_t shoal_client_t;
 typedef struct _shoal_call_t shoal_call_t;
+typedef struct _shoal_node_t shoal_node_t;
+typedef struct _shoal_view_t shoal_view_t;
 
 #include "shoal_status.h"
 #include "shoal_body.h"
 #include "shoal_reader.h"
+#include "shoal_view.h"
+#include "shoal_node.h"
 #include "shoal_service.h"
 #include "shoal_request.h"
 #include "shoal_client.h"

@@ -56,7 +56,13 @@ SHOAL_EXPORT void
     shoal_service_set_state (shoal_service_t *self, shoal_state_new_fn *new_fn,
                              shoal_state_destroy_fn *destroy_fn, void *arg);
 
-//  Sets the endpoint the instances bind (default "tcp://127.0.0.1:*").
+//  Announces the instances through NODE, so they are called by name and
+//  drained cleanly. Before start; the node must outlive the service.
+SHOAL_EXPORT void
+    shoal_service_set_node (shoal_service_t *self, shoal_node_t *node);
+
+//  Sets the endpoint the instances bind (default "tcp://127.0.0.1:*", or
+//  the node's host with an ephemeral port when a node is set).
 //  With several instances: a "*" port gives each its own ephemeral port, a
 //  fixed port P gives instance i port P+i, and an ipc:// or inproc:// name
 //  gets "-i" appended for every instance after the first.
@@ -97,6 +103,15 @@ SHOAL_EXPORT const char *
 //  at most.
 #define SHOAL_DRAIN_QUIET 100
 #define SHOAL_DRAIN_MAX 5000
+//  With a node: how long a draining instance goes on serving after it has
+//  told the cluster, before it starts its quiet countdown.
+#define SHOAL_DRAIN_ANNOUNCE 300
+
+//  With a node: tells the cluster that every instance is draining, so
+//  callers send them nothing new, and returns after SHOAL_DRAIN_ANNOUNCE ms
+//  (the instances serve on meanwhile). shoal_service_stop does this first.
+SHOAL_EXPORT void
+    shoal_service_drain (shoal_service_t *self);
 
 //  Stops every instance: each answers the requests it has received (see
 //  SHOAL_DRAIN_QUIET), then exits. Blocks until all are gone.

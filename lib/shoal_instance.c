@@ -71,13 +71,29 @@ s_lookup (shoal_instance_t *self, const char *name)
                 return &s_builtins [index];
         return NULL;
     }
-    return shoal_service_lookup (self->service, name);
+    return (shoal_method_t *) zhashx_lookup (self->slot->methods, name);
 }
 
 static void *
 s_handler_state (shoal_instance_t *self, shoal_method_t *method)
 {
     return *method->name == '$' ? self : self->state;
+}
+
+//  Runs a handler, keeping the figures the node announces: whether the
+//  instance is busy, and a moving average of the time to answer
+static void
+s_run_handler (shoal_instance_t *self, shoal_method_t *method, shoal_request_t *request)
+{
+    atomic_store_explicit (&self->slot->busy, 1, memory_order_relaxed);
+    int64_t start = zclock_usecs ();
+    method->handler (request, s_handler_state (self, method));
+    uint32_t took = (uint32_t) (zclock_usecs () - start);
+    uint32_t average = atomic_load_explicit (&self->slot->latency_us, memory_order_relaxed);
+    atomic_store_explicit (&self->slot->latency_us, average - average / 8 + took / 8,
+                           memory_order_relaxed);
+    atomic_fetch_add_explicit (&self->slot->calls, 1, memory_order_relaxed);
+    atomic_store_explicit (&self->slot->busy, 0, memory_order_relaxed);
 }
 
 //  Logs the first refusals and then every power of two, so a flood of bad
@@ -187,7 +203,7 @@ s_dispatch (shoal_instance_t *self, zmq_msg_t *identity, zmq_msg_t *header_frame
         return;
     }
     shoal_request_reset (self->request, &header, body, size);
-    method->handler (self->request, s_handler_state (self, method));
+    s_run_handler (self, method, self->request);
     size_t reply_size;
     const void *reply = shoal_request_reply_body (self->request, &reply_size);
     s_send_reply (self, identity, header.id, shoal_request_status (self->request),
@@ -443,7 +459,8 @@ shoal_instance_test (bool verbose)
     if (verbose)
         printf (" * shoal_instance: ");
     shoal_service_t *service = shoal_service_new ("selftest", "1");
-    shoal_instance_slot_t slot = { .service = service };
+    shoal_instance_slot_t slot = { 0 };
+    shoal_service_prepare_slot (service, &slot);
     snprintf (slot.endpoint, sizeof (slot.endpoint), "inproc://shoal-instance-test");
     zactor_t *actor = zactor_new (shoal_instance_actor, &slot);
     assert (slot.error [0] == 0);
@@ -456,13 +473,16 @@ shoal_instance_test (bool verbose)
     shoal_call_destroy (&call);
     shoal_client_destroy (&client);
     zactor_destroy (&actor);
+    shoal_service_release_slot (&slot);
 
     //  A bind that fails is reported, and the actor ends by itself
-    shoal_instance_slot_t bad = { .service = service };
+    shoal_instance_slot_t bad = { 0 };
+    shoal_service_prepare_slot (service, &bad);
     snprintf (bad.endpoint, sizeof (bad.endpoint), "nonsense://endpoint");
     actor = zactor_new (shoal_instance_actor, &bad);
     assert (bad.error [0] != 0);
     zactor_destroy (&actor);
+    shoal_service_release_slot (&bad);
     shoal_service_destroy (&service);
     if (verbose)
         printf ("OK\n");

@@ -11,11 +11,22 @@ typedef struct _shoal_instance_t shoal_instance_t;
 //  signals that it is ready (the parent reads it after zactor_new returns).
 typedef struct {
     shoal_service_t *service;   //  read-only while instances run
+    zhashx_t *methods;          //  the instance's own method table (see below)
+    zlistx_t *idempotent;       //  names of idempotent methods, for the node
+    shoal_node_t *node;         //  announces the instance, if set
     char endpoint [256];        //  in: what to bind; out: the real endpoint
     char inproc [256];          //  out: the in-process endpoint
     char id [33];               //  out: the instance id
     char error [256];           //  out: why it could not start ("" if it did)
+    //  Written by the instance, read by its node for the announcements
+    atomic_uint_fast64_t calls;
+    atomic_int busy;            //  1 while a handler runs
+    atomic_uint latency_us;     //  moving average of the time to answer
+    atomic_int draining;
 } shoal_instance_slot_t;
+
+//  Each instance gets its own method table: a zhashx lookup writes into the
+//  table (a cached index), so instances must not share one.
 
 //  The actor: zactor_new (shoal_instance_actor, slot). Ends on $TERM after
 //  answering every request it has already received.

@@ -2,6 +2,7 @@
 #ifndef SHOAL_PRIVATE_H_INCLUDED
 #define SHOAL_PRIVATE_H_INCLUDED
 
+#include <stdatomic.h>
 #include <czmq.h>
 #include <msgpack.h>
 #include <zmq.h>
@@ -10,6 +11,9 @@
 #include "shoal_wire.h"
 #include "shoal_socket.h"
 #include "shoal_instance.h"
+#include "shoal_registry.h"
+#include "shoal_rendezvous.h"
+#include "shoal_membership.h"
 
 //  shoal_call: the client's side of a call (lib/shoal_call.c)
 shoal_call_t *
@@ -68,8 +72,17 @@ typedef struct {
     char *doc;
 } shoal_method_t;
 
-shoal_method_t *
-    shoal_service_lookup (shoal_service_t *self, const char *method);
+//  Fills a slot for a new instance: its own copy of the method table
+void
+    shoal_service_prepare_slot (shoal_service_t *self, shoal_instance_slot_t *slot);
+void
+    shoal_service_release_slot (shoal_instance_slot_t *slot);
+
+//  shoal_node: services announce their instances ("ADD", "DRAIN",
+//  "REMOVE"); returns once the node has acted
+void
+    shoal_node_announce (shoal_node_t *self, const char *command,
+                         shoal_instance_slot_t *slot);
 void *
     shoal_service_state_new (shoal_service_t *self);
 void

@@ -20,6 +20,7 @@ struct _shoal_service_t {
     int max_depth;
     s_instance_t *instances;
     size_t size;
+    shoal_node_t *node;             //  announces the instances, if set
 };
 
 //  --------------------------------------------------------------------------
@@ -121,6 +122,12 @@ shoal_service_set_state (shoal_service_t *self, shoal_state_new_fn *new_fn,
 }
 
 void
+shoal_service_set_node (shoal_service_t *self, shoal_node_t *node)
+{
+    self->node = node;
+}
+
+void
 shoal_service_bind (shoal_service_t *self, const char *endpoint)
 {
     free (self->endpoint);
@@ -158,15 +165,42 @@ s_instance_endpoint (const char *pattern, size_t index, char *out, size_t out_si
         snprintf (out, out_size, "%s-%zu", pattern, index);
 }
 
+void
+shoal_service_prepare_slot (shoal_service_t *self, shoal_instance_slot_t *slot)
+{
+    slot->service = self;
+    slot->node = self->node;
+    slot->methods = zhashx_new ();
+    slot->idempotent = zlistx_new ();
+    for (shoal_method_t *method = (shoal_method_t *) zhashx_first (self->methods); method;
+         method = (shoal_method_t *) zhashx_next (self->methods)) {
+        zhashx_insert (slot->methods, method->name, method);
+        if (method->flags & SHOAL_IDEMPOTENT)
+            zlistx_add_end (slot->idempotent, method->name);
+    }
+}
+
+void
+shoal_service_release_slot (shoal_instance_slot_t *slot)
+{
+    zhashx_destroy (&slot->methods);
+    zlistx_destroy (&slot->idempotent);
+}
+
 int
 shoal_service_start (shoal_service_t *self, size_t instances)
 {
     if (self->size || instances == 0)
         return -1;
+    //  With a node and no explicit bind, bind where the node is reachable
+    if (self->node && streq (self->endpoint, "tcp://127.0.0.1:*")) {
+        free (self->endpoint);
+        self->endpoint = zsys_sprintf ("tcp://%s:*", shoal_node_host (self->node));
+    }
     self->instances = (s_instance_t *) zmalloc (instances * sizeof (s_instance_t));
     for (size_t index = 0; index < instances; index++) {
         s_instance_t *instance = &self->instances [index];
-        instance->slot.service = self;
+        shoal_service_prepare_slot (self, &instance->slot);
         s_instance_endpoint (self->endpoint, index, instance->slot.endpoint,
                              sizeof (instance->slot.endpoint));
         instance->actor = zactor_new (shoal_instance_actor, &instance->slot);
@@ -178,7 +212,22 @@ shoal_service_start (shoal_service_t *self, size_t instances)
             return -1;
         }
     }
+    if (self->node)
+        for (size_t index = 0; index < instances; index++)
+            shoal_node_announce (self->node, "ADD", &self->instances [index].slot);
     return 0;
+}
+
+void
+shoal_service_drain (shoal_service_t *self)
+{
+    if (!self->node || !self->size)
+        return;
+    for (size_t index = 0; index < self->size; index++)
+        shoal_node_announce (self->node, "DRAIN", &self->instances [index].slot);
+    //  The announcement is pushed at once; callers that picked an instance
+    //  just before they heard of it are still served meanwhile
+    zmq_poll (NULL, 0, SHOAL_DRAIN_ANNOUNCE);
 }
 
 size_t
@@ -202,13 +251,18 @@ shoal_service_inproc (shoal_service_t *self, size_t index)
 void
 shoal_service_stop (shoal_service_t *self)
 {
+    shoal_service_drain (self);
     //  Tell every instance first, so they drain side by side, then wait.
     //  An instance that could not bind has ended already: nobody to tell.
     for (size_t index = 0; index < self->size; index++)
         if (*self->instances [index].slot.error == 0)
             zstr_send (self->instances [index].actor, "$TERM");
-    for (size_t index = 0; index < self->size; index++)
+    for (size_t index = 0; index < self->size; index++) {
         zactor_destroy (&self->instances [index].actor);
+        if (self->node && *self->instances [index].slot.error == 0)
+            shoal_node_announce (self->node, "REMOVE", &self->instances [index].slot);
+        shoal_service_release_slot (&self->instances [index].slot);
+    }
     free (self->instances);
     self->instances = NULL;
     self->size = 0;
@@ -328,12 +382,6 @@ shoal_service_main (shoal_service_t **self_p, int argc, char **argv)
 
 //  --------------------------------------------------------------------------
 //  What instances read
-
-shoal_method_t *
-shoal_service_lookup (shoal_service_t *self, const char *method)
-{
-    return (shoal_method_t *) zhashx_lookup (self->methods, method);
-}
 
 void *
 shoal_service_state_new (shoal_service_t *self)

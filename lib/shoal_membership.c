@@ -1,0 +1,551 @@
+/*  shoal_membership - the node's actor: discovery, gossip, heartbeats.
+
+    Gossip messages are one msgpack array per frame, DEALER to ROUTER:
+        ["shoal-node", 1, "STATE", cluster, node, incarnation, endpoint,
+         instances, methods, peers]
+        ["shoal-node", 1, "BYE", cluster, node, incarnation]
+    A node sends STATE to every peer each beat, at once when its own
+    instances change, and straight back to a node it hears from for the
+    first time, so joining takes one round trip.
+
+    Trust: a node enters the registry only by speaking to us itself. The
+    endpoints in a peer list, a beacon or the rendezvous folder are only
+    places where we introduce ourselves. Anything malformed, of another
+    cluster or of another version is dropped and counted.                    */
+#include "shoal_private.h"
+
+typedef struct {
+    zsock_t *dealer;
+    int64_t made;               //  when we introduced ourselves
+    int64_t heard;              //  last STATE from the node there; 0 = never
+    bool seed;                  //  kept however long it is silent
+} s_peer_t;
+
+typedef struct {
+    shoal_node_t *node;
+    shoal_node_config_t *config;
+    zsock_t *pipe;
+    zsock_t *router;
+    zactor_t *beacon;
+    shoal_rendezvous_t *rendezvous;
+    shoal_registry_t *registry;
+    zhashx_t *peers;            //  gossip endpoint -> s_peer_t
+    zlistx_t *locals;           //  shoal_instance_slot_t * of this node
+    uint64_t incarnation;
+    msgpack_sbuffer state;      //  our STATE, remade when we send it
+    msgpack_zone zone;
+    int64_t next_beat;
+    bool changed;               //  the view must be published again
+} s_membership_t;
+
+static void
+s_peer_destroy (void **item)
+{
+    s_peer_t *peer = (s_peer_t *) *item;
+    zsock_destroy (&peer->dealer);
+    free (peer);
+    *item = NULL;
+}
+
+static void
+s_pack_string (msgpack_packer *packer, const char *string)
+{
+    size_t size = strlen (string);
+    msgpack_pack_str (packer, size);
+    msgpack_pack_str_body (packer, string, size);
+}
+
+static void
+s_pack_preamble (s_membership_t *self, msgpack_packer *packer, size_t fields,
+                 const char *kind)
+{
+    msgpack_pack_array (packer, fields);
+    s_pack_string (packer, SHOAL_GOSSIP_SIGNATURE);
+    msgpack_pack_uint8 (packer, SHOAL_PROTOCOL_VERSION);
+    s_pack_string (packer, kind);
+    s_pack_string (packer, self->config->cluster);
+    s_pack_string (packer, self->config->id);
+    msgpack_pack_uint64 (packer, self->incarnation);
+}
+
+//  Makes our STATE message from the local instances as they are now
+static void
+s_make_state (s_membership_t *self)
+{
+    msgpack_sbuffer_clear (&self->state);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &self->state, msgpack_sbuffer_write);
+    s_pack_preamble (self, &packer, 10, "STATE");
+    s_pack_string (&packer, self->config->endpoint);
+    msgpack_pack_array (&packer, zlistx_size (self->locals));
+    shoal_instance_slot_t *slot;
+    for (slot = (shoal_instance_slot_t *) zlistx_first (self->locals); slot;
+         slot = (shoal_instance_slot_t *) zlistx_next (self->locals)) {
+        msgpack_pack_array (&packer, 9);
+        s_pack_string (&packer, shoal_service_name (slot->service));
+        s_pack_string (&packer, shoal_service_version (slot->service));
+        s_pack_string (&packer, slot->id);
+        s_pack_string (&packer, slot->endpoint);
+        msgpack_pack_uint8 (&packer, atomic_load (&slot->draining) ? SHOAL_INSTANCE_DRAINING
+                                                                   : SHOAL_INSTANCE_UP);
+        msgpack_pack_uint32 (&packer, (uint32_t) atomic_load (&slot->busy));
+        msgpack_pack_uint32 (&packer, atomic_load (&slot->latency_us));
+        msgpack_pack_uint64 (&packer, atomic_load (&slot->calls));
+        s_pack_string (&packer, slot->inproc);
+    }
+    //  Idempotent methods per service: every instance of a service has the
+    //  same, so the first instance of each speaks for it
+    zhashx_t *services = zhashx_new ();
+    for (slot = (shoal_instance_slot_t *) zlistx_first (self->locals); slot;
+         slot = (shoal_instance_slot_t *) zlistx_next (self->locals))
+        if (!zhashx_lookup (services, shoal_service_name (slot->service)))
+            zhashx_insert (services, shoal_service_name (slot->service), slot);
+    msgpack_pack_map (&packer, zhashx_size (services));
+    for (slot = (shoal_instance_slot_t *) zhashx_first (services); slot;
+         slot = (shoal_instance_slot_t *) zhashx_next (services)) {
+        s_pack_string (&packer, shoal_service_name (slot->service));
+        msgpack_pack_array (&packer, zlistx_size (slot->idempotent));
+        for (char *name = (char *) zlistx_first (slot->idempotent); name;
+             name = (char *) zlistx_next (slot->idempotent))
+            s_pack_string (&packer, name);
+    }
+    zhashx_destroy (&services);
+    //  The peers we hear from, so that whoever knows one of us knows all
+    zlistx_t *endpoints = zlistx_new ();
+    shoal_registry_endpoints (self->registry, endpoints);
+    msgpack_pack_array (&packer, zlistx_size (endpoints));
+    for (char *endpoint = (char *) zlistx_first (endpoints); endpoint;
+         endpoint = (char *) zlistx_next (endpoints))
+        s_pack_string (&packer, endpoint);
+    zlistx_destroy (&endpoints);
+}
+
+//  Sends a message to one peer; a peer that cannot take it now loses it
+static void
+s_send_to (s_peer_t *peer, msgpack_sbuffer *message)
+{
+    zmq_send (zsock_resolve (peer->dealer), message->data, message->size, ZMQ_DONTWAIT);
+}
+
+static void
+s_publish (s_membership_t *self)
+{
+    size_t pending = 0;
+    int64_t now = zclock_mono ();
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers))
+        if (peer->heard == 0 && now - peer->made < self->config->expiry)
+            pending++;
+    shoal_node_publish (self->node, shoal_registry_view (self->registry), pending);
+    self->changed = false;
+}
+
+//  The peer at ENDPOINT, introducing ourselves to it if it is new
+static s_peer_t *
+s_introduce (s_membership_t *self, const char *endpoint, bool seed)
+{
+    if (streq (endpoint, self->config->endpoint))
+        return NULL;
+    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, endpoint);
+    if (peer)
+        return peer;
+    if (zhashx_size (self->peers) >= SHOAL_REGISTRY_MAX_NODES)
+        return NULL;
+    zsock_t *dealer = shoal_socket_client (endpoint, SHOAL_GOSSIP_MAX_MESSAGE);
+    if (!dealer)
+        return NULL;
+    //  A goodbye must get out even when we close right after sending it
+    zsock_set_linger (dealer, 100);
+    peer = (s_peer_t *) zmalloc (sizeof (s_peer_t));
+    peer->dealer = dealer;
+    peer->made = zclock_mono ();
+    peer->seed = seed;
+    zhashx_insert (self->peers, endpoint, peer);
+    s_make_state (self);
+    //  Not connected yet: ZMQ_IMMEDIATE refuses until it is, so this first
+    //  STATE waits in a short poll rather than being lost
+    zmq_pollitem_t item = { zsock_resolve (dealer), 0, ZMQ_POLLOUT, 0 };
+    if (zmq_poll (&item, 1, 20) == 1)
+        s_send_to (peer, &self->state);
+    self->changed = true;
+    return peer;
+}
+
+static void
+s_send_state_to_all (s_membership_t *self)
+{
+    s_make_state (self);
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers))
+        s_send_to (peer, &self->state);
+}
+
+//  Applies our own state to our own registry, as any peer's
+static void s_receive (s_membership_t *self, const void *data, size_t size);
+
+static void
+s_refresh_self (s_membership_t *self)
+{
+    s_make_state (self);
+    s_receive (self, self->state.data, self->state.size);
+}
+
+//  --------------------------------------------------------------------------
+//  Receiving
+
+static bool
+s_text_is (const msgpack_object *object, const char *text)
+{
+    return object->type == MSGPACK_OBJECT_STR && object->via.str.size == strlen (text)
+        && memcmp (object->via.str.ptr, text, object->via.str.size) == 0;
+}
+
+static bool
+s_copy_text (const msgpack_object *object, char *buffer, size_t size)
+{
+    if (object->type != MSGPACK_OBJECT_STR || object->via.str.size == 0
+        || object->via.str.size >= size)
+        return false;
+    memcpy (buffer, object->via.str.ptr, object->via.str.size);
+    buffer [object->via.str.size] = 0;
+    return true;
+}
+
+static void
+s_refuse (s_membership_t *self, const char *why)
+{
+    shoal_node_count_refused (self->node);
+    zsys_debug ("shoal: node %s: refused gossip: %s", self->config->id, why);
+}
+
+static void
+s_receive (s_membership_t *self, const void *data, size_t size)
+{
+    char error [256];
+    if (shoal_reader_check (data, size, 4, error, sizeof (error))) {
+        s_refuse (self, error);
+        return;
+    }
+    msgpack_object root;
+    size_t offset = 0;
+    msgpack_zone_clear (&self->zone);
+    if (msgpack_unpack ((const char *) data, size, &offset, &self->zone, &root)
+            != MSGPACK_UNPACK_SUCCESS
+        || root.type != MSGPACK_OBJECT_ARRAY || root.via.array.size < 6) {
+        s_refuse (self, "not a gossip message");
+        return;
+    }
+    const msgpack_object *field = root.via.array.ptr;
+    char node [65];
+    if (!s_text_is (&field [0], SHOAL_GOSSIP_SIGNATURE)
+        || field [1].type != MSGPACK_OBJECT_POSITIVE_INTEGER
+        || field [1].via.u64 != SHOAL_PROTOCOL_VERSION
+        || !s_text_is (&field [3], self->config->cluster)
+        || !s_copy_text (&field [4], node, sizeof (node))
+        || field [5].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        s_refuse (self, "another protocol, version or cluster");
+        return;
+    }
+    uint64_t incarnation = field [5].via.u64;
+    if (s_text_is (&field [2], "BYE")) {
+        if (!streq (node, self->config->id) && shoal_registry_remove (self->registry, node))
+            self->changed = true;
+        return;
+    }
+    char endpoint [256];
+    if (!s_text_is (&field [2], "STATE") || root.via.array.size != 10
+        || !s_copy_text (&field [6], endpoint, sizeof (endpoint))
+        || field [9].type != MSGPACK_OBJECT_ARRAY) {
+        s_refuse (self, "malformed STATE");
+        return;
+    }
+    bool known = shoal_registry_knows (self->registry, node);
+    int rc = shoal_registry_update (self->registry, node, incarnation, endpoint, &field [7],
+                                    &field [8], zclock_mono (), error, sizeof (error));
+    if (rc < 0) {
+        s_refuse (self, error);
+        return;
+    }
+    if (rc > 0)
+        self->changed = true;
+    if (streq (node, self->config->id))
+        return;
+    //  A node we did not know: answer at once, so it knows us in one round
+    //  trip; and introduce ourselves to the peers it knows
+    s_peer_t *peer = s_introduce (self, endpoint, false);
+    if (peer) {
+        if (!known || peer->heard == 0) {
+            s_make_state (self);
+            s_send_to (peer, &self->state);
+        }
+        peer->heard = zclock_mono ();
+    }
+    const msgpack_object *peers = &field [9];
+    for (uint32_t index = 0; index < peers->via.array.size; index++) {
+        char other [256];
+        if (s_copy_text (&peers->via.array.ptr [index], other, sizeof (other))
+            && strncmp (other, "tcp://", 6) == 0)
+            s_introduce (self, other, false);
+    }
+}
+
+static void
+s_receive_all (s_membership_t *self)
+{
+    void *handle = zsock_resolve (self->router);
+    while (true) {
+        zmq_msg_t identity, frame;
+        zmq_msg_init (&identity);
+        if (zmq_msg_recv (&identity, handle, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close (&identity);
+            return;
+        }
+        zmq_msg_init (&frame);
+        bool good = zmq_msg_more (&identity) && zmq_msg_recv (&frame, handle, 0) != -1
+                 && !zmq_msg_more (&frame);
+        while (zmq_msg_more (&frame) || (!good && zmq_msg_more (&identity))) {
+            zmq_msg_t surplus;
+            zmq_msg_init (&surplus);
+            zmq_msg_recv (&surplus, handle, 0);
+            bool more = zmq_msg_more (&surplus);
+            zmq_msg_close (&surplus);
+            zmq_msg_close (&identity);
+            zmq_msg_init (&identity);
+            if (!more)
+                break;
+            good = false;
+        }
+        if (good)
+            s_receive (self, zmq_msg_data (&frame), zmq_msg_size (&frame));
+        else
+            s_refuse (self, "wrong number of frames");
+        zmq_msg_close (&frame);
+        zmq_msg_close (&identity);
+    }
+}
+
+static void
+s_receive_beacon (s_membership_t *self)
+{
+    char *address = zstr_recv (self->beacon);
+    zframe_t *payload = zframe_recv (self->beacon);
+    //  "SHL" version port(2) cluster
+    if (address && payload && zframe_size (payload) > 6
+        && memcmp (zframe_data (payload), "SHL", 3) == 0
+        && zframe_data (payload) [3] == SHOAL_PROTOCOL_VERSION) {
+        const byte *data = zframe_data (payload);
+        int port = (data [4] << 8) | data [5];
+        size_t length = zframe_size (payload) - 6;
+        if (length == strlen (self->config->cluster)
+            && memcmp (data + 6, self->config->cluster, length) == 0 && port > 0) {
+            char endpoint [128];
+            snprintf (endpoint, sizeof (endpoint), "tcp://%s:%d", address, port);
+            s_introduce (self, endpoint, false);
+        }
+        else
+            shoal_node_count_refused (self->node);
+    }
+    else
+        shoal_node_count_refused (self->node);
+    zstr_free (&address);
+    zframe_destroy (&payload);
+}
+
+//  --------------------------------------------------------------------------
+//  Discovery and the beat
+
+static void
+s_scan_rendezvous (s_membership_t *self)
+{
+    if (!self->rendezvous)
+        return;
+    zlistx_t *found = zlistx_new ();
+    zlistx_set_destructor (found, (zlistx_destructor_fn *) zstr_free);
+    zlistx_t *dead = zlistx_new ();
+    zlistx_set_destructor (dead, (zlistx_destructor_fn *) zstr_free);
+    shoal_rendezvous_scan (self->rendezvous, found, dead);
+    for (char *endpoint = (char *) zlistx_first (found); endpoint;
+         endpoint = (char *) zlistx_next (found))
+        s_introduce (self, endpoint, false);
+    //  A node whose lock fell is dead (killed, crashed): no need to wait for
+    //  its silence to last the whole expiry
+    for (char *node = (char *) zlistx_first (dead); node; node = (char *) zlistx_next (dead))
+        if (shoal_registry_remove (self->registry, node))
+            self->changed = true;
+    zlistx_destroy (&found);
+    zlistx_destroy (&dead);
+}
+
+static void
+s_beat (s_membership_t *self)
+{
+    int64_t now = zclock_mono ();
+    s_refresh_self (self);
+    if (shoal_registry_expire (self->registry, now, self->config->expiry, NULL))
+        self->changed = true;
+    s_scan_rendezvous (self);
+    //  Close the sockets of peers silent for long (seeds are kept)
+    zlistx_t *forgotten = zlistx_new ();
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers))
+        if (!peer->seed && now - (peer->heard ? peer->heard : peer->made) > SHOAL_GOSSIP_FORGET)
+            zlistx_add_end (forgotten, (void *) zhashx_cursor (self->peers));
+    for (char *endpoint = (char *) zlistx_first (forgotten); endpoint;
+         endpoint = (char *) zlistx_next (forgotten))
+        zhashx_delete (self->peers, endpoint);
+    zlistx_destroy (&forgotten);
+    s_send_state_to_all (self);
+    self->next_beat = now + self->config->beat;
+}
+
+//  Handles a command from the node; returns false on $TERM
+static bool
+s_command (s_membership_t *self)
+{
+    char *command = NULL;
+    void *pointer = NULL;
+    if (zsock_recv (self->pipe, "sp", &command, &pointer) == -1)
+        return false;
+    if (streq (command, "$TERM")) {
+        zstr_free (&command);
+        return false;
+    }
+    shoal_instance_slot_t *slot = (shoal_instance_slot_t *) pointer;
+    if (streq (command, "ADD"))
+        zlistx_add_end (self->locals, slot);
+    else if (streq (command, "DRAIN"))
+        atomic_store (&slot->draining, 1);
+    else if (streq (command, "REMOVE")) {
+        void *handle = zlistx_find (self->locals, slot);
+        if (handle)
+            zlistx_delete (self->locals, handle);
+    }
+    //  Tell everyone now, not at the next beat
+    s_refresh_self (self);
+    s_send_state_to_all (self);
+    if (self->changed)
+        s_publish (self);
+    zstr_free (&command);
+    zsock_signal (self->pipe, 0);
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+
+static int
+s_start (s_membership_t *self)
+{
+    shoal_node_config_t *config = self->config;
+    if (config->interface) {
+        //  Beacons bind the process-wide interface: set it for this one
+        zsys_set_interface (config->interface);
+        self->beacon = zactor_new (zbeacon, NULL);
+        zsock_send (self->beacon, "si", "CONFIGURE", 5670);
+        char *hostname = zstr_recv (self->beacon);
+        if (!hostname || !*hostname) {
+            snprintf (config->error, sizeof (config->error),
+                      "no broadcast address on interface '%s'", config->interface);
+            zstr_free (&hostname);
+            return -1;
+        }
+        if (!config->host)
+            config->host = strdup (hostname);
+        zstr_free (&hostname);
+    }
+    if (!config->host)
+        config->host = strdup ("127.0.0.1");
+    char bind [128];
+    snprintf (bind, sizeof (bind), "tcp://%s:%d", config->host, config->port);
+    if (config->port == 0)
+        snprintf (bind, sizeof (bind), "tcp://%s:*", config->host);
+    self->router = shoal_socket_server (bind, NULL, SHOAL_GOSSIP_MAX_MESSAGE, config->endpoint,
+                                        sizeof (config->endpoint), config->error,
+                                        sizeof (config->error));
+    if (!self->router)
+        return -1;
+    zsock_set_linger (self->router, 0);
+    if (self->beacon) {
+        byte payload [6 + 64];
+        int port = atoi (strrchr (config->endpoint, ':') + 1);
+        memcpy (payload, "SHL", 3);
+        payload [3] = SHOAL_PROTOCOL_VERSION;
+        payload [4] = (byte) (port >> 8);
+        payload [5] = (byte) port;
+        size_t length = strlen (config->cluster);
+        memcpy (payload + 6, config->cluster, length);
+        zsock_send (self->beacon, "sbi", "PUBLISH", payload, 6 + length,
+                    SHOAL_DEFAULT_BEACON);
+        zsock_send (self->beacon, "sb", "SUBSCRIBE", "SHL", (size_t) 3);
+    }
+    char error [256];
+    self->rendezvous = shoal_rendezvous_new (config->rendezvous, config->cluster, config->id,
+                                             config->endpoint, error, sizeof (error));
+    if (!self->rendezvous)
+        zsys_warning ("shoal: node %s: no same-host discovery: %s", config->id, error);
+    s_refresh_self (self);
+    for (char *seed = (char *) zlistx_first (config->seeds); seed;
+         seed = (char *) zlistx_next (config->seeds))
+        s_introduce (self, seed, true);
+    s_scan_rendezvous (self);
+    s_publish (self);
+    return 0;
+}
+
+void
+shoal_membership_actor (zsock_t *pipe, void *node)
+{
+    s_membership_t *self = (s_membership_t *) zmalloc (sizeof (s_membership_t));
+    self->node = (shoal_node_t *) node;
+    self->config = shoal_node_config (self->node);
+    self->pipe = pipe;
+    self->registry = shoal_registry_new (self->config->id);
+    self->peers = zhashx_new ();
+    zhashx_set_destructor (self->peers, s_peer_destroy);
+    self->locals = zlistx_new ();
+    self->incarnation = (uint64_t) zclock_time ();
+    msgpack_sbuffer_init (&self->state);
+    msgpack_zone_init (&self->zone, 4096);
+    int rc = s_start (self);
+    zsock_signal (pipe, rc == 0 ? 0 : 1);
+    self->next_beat = zclock_mono () + self->config->beat;
+    while (rc == 0) {
+        zmq_pollitem_t items [3] = {
+            { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 },
+            { self->beacon ? zsock_resolve (self->beacon) : NULL, 0, ZMQ_POLLIN, 0 },
+        };
+        int64_t wait = self->next_beat - zclock_mono ();
+        if (zmq_poll (items, self->beacon ? 3 : 2, wait > 0 ? (long) wait : 0) == -1
+            && errno != EINTR)
+            break;
+        //  Messages first: a node that was frozen must hear its peers again
+        //  before it judges their silence
+        if (items [1].revents & ZMQ_POLLIN)
+            s_receive_all (self);
+        if (self->beacon && (items [2].revents & ZMQ_POLLIN))
+            s_receive_beacon (self);
+        if (zclock_mono () >= self->next_beat)
+            s_beat (self);
+        if (self->changed)
+            s_publish (self);
+        if ((items [0].revents & ZMQ_POLLIN) && !s_command (self))
+            break;
+    }
+    //  Goodbye, so the others drop us now rather than after the expiry
+    msgpack_sbuffer_clear (&self->state);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &self->state, msgpack_sbuffer_write);
+    s_pack_preamble (self, &packer, 6, "BYE");
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers))
+        s_send_to (peer, &self->state);
+    zactor_destroy (&self->beacon);
+    shoal_rendezvous_destroy (&self->rendezvous);
+    zhashx_destroy (&self->peers);
+    zlistx_destroy (&self->locals);
+    zsock_destroy (&self->router);
+    shoal_registry_destroy (&self->registry);
+    msgpack_sbuffer_destroy (&self->state);
+    msgpack_zone_destroy (&self->zone);
+    free (self);
+}

@@ -1,0 +1,395 @@
+/*  shoal_node - the public face of this process's cluster member. The work
+    is done by the membership actor; the node holds the configuration, and
+    the board where the actor publishes views for callers on any thread:
+    a mutex held only to swap or copy a pointer, a generation number that
+    callers read without it, and a condition for those who wait.            */
+#include "shoal_private.h"
+#include <pthread.h>
+
+struct _shoal_node_t {
+    shoal_node_config_t config;
+    zactor_t *actor;
+    pthread_mutex_t lock;
+    pthread_cond_t published;
+    shoal_view_t *view;                 //  the latest, under lock
+    atomic_uint_fast64_t generation;    //  bumped with every view
+    size_t pending;                     //  peers introduced to, not heard from
+    atomic_uint_fast64_t refused;
+};
+
+static bool
+s_valid_cluster (const char *cluster)
+{
+    size_t length = strlen (cluster);
+    return length > 0 && length <= 64 && shoal_wire_valid_name (cluster, length)
+        && *cluster != '$';
+}
+
+//  Adds the endpoints in TEXT, separated by commas or spaces
+static void
+s_add_seeds (shoal_node_t *self, const char *text)
+{
+    char *copy = strdup (text);
+    char *state = NULL;
+    for (char *seed = strtok_r (copy, ", \t", &state); seed; seed = strtok_r (NULL, ", \t", &state))
+        shoal_node_add_seed (self, seed);
+    free (copy);
+}
+
+shoal_node_t *
+shoal_node_new (const char *cluster)
+{
+    if (!cluster)
+        cluster = getenv ("SHOAL_CLUSTER");
+    if (!cluster || !*cluster)
+        cluster = "default";
+    if (!s_valid_cluster (cluster)) {
+        zsys_error ("shoal: invalid cluster name '%s'", cluster);
+        return NULL;
+    }
+    zsys_init ();
+    shoal_node_t *self = (shoal_node_t *) zmalloc (sizeof (shoal_node_t));
+    self->config.cluster = strdup (cluster);
+    zuuid_t *uuid = zuuid_new ();
+    snprintf (self->config.id, sizeof (self->config.id), "%s", zuuid_str_canonical (uuid) + 24);
+    zuuid_destroy (&uuid);
+    self->config.seeds = zlistx_new ();
+    zlistx_set_destructor (self->config.seeds, (zlistx_destructor_fn *) zstr_free);
+    self->config.beat = SHOAL_DEFAULT_BEAT;
+    self->config.expiry = SHOAL_DEFAULT_EXPIRY;
+    const char *seeds = getenv ("SHOAL_SEEDS");
+    if (seeds)
+        s_add_seeds (self, seeds);
+    const char *interface = getenv ("SHOAL_INTERFACE");
+    if (interface && *interface)
+        shoal_node_set_interface (self, interface);
+    const char *host = getenv ("SHOAL_HOST");
+    if (host && *host)
+        shoal_node_set_host (self, host);
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_condattr_t attributes;
+    pthread_condattr_init (&attributes);
+    pthread_condattr_setclock (&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->published, &attributes);
+    pthread_condattr_destroy (&attributes);
+    return self;
+}
+
+void
+shoal_node_destroy (shoal_node_t **self_p)
+{
+    shoal_node_t *self = *self_p;
+    if (!self)
+        return;
+    zactor_destroy (&self->actor);
+    shoal_view_destroy (&self->view);
+    pthread_cond_destroy (&self->published);
+    pthread_mutex_destroy (&self->lock);
+    zlistx_destroy (&self->config.seeds);
+    free (self->config.cluster);
+    free (self->config.host);
+    free (self->config.interface);
+    free (self->config.rendezvous);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+shoal_node_add_seed (shoal_node_t *self, const char *endpoint)
+{
+    zlistx_add_end (self->config.seeds, strdup (endpoint));
+}
+
+void
+shoal_node_set_interface (shoal_node_t *self, const char *interface)
+{
+    free (self->config.interface);
+    self->config.interface = strdup (interface);
+}
+
+void
+shoal_node_set_host (shoal_node_t *self, const char *host)
+{
+    free (self->config.host);
+    self->config.host = strdup (host);
+}
+
+void
+shoal_node_set_port (shoal_node_t *self, int port)
+{
+    self->config.port = port;
+}
+
+void
+shoal_node_set_timing (shoal_node_t *self, int beat_ms, int expiry_ms)
+{
+    self->config.beat = beat_ms > 0 ? beat_ms : SHOAL_DEFAULT_BEAT;
+    self->config.expiry = expiry_ms > beat_ms ? expiry_ms : 5 * self->config.beat;
+}
+
+void
+shoal_node_set_rendezvous (shoal_node_t *self, const char *directory)
+{
+    free (self->config.rendezvous);
+    self->config.rendezvous = strdup (directory);
+}
+
+int
+shoal_node_start (shoal_node_t *self)
+{
+    if (self->actor)
+        return -1;
+    self->actor = zactor_new (shoal_membership_actor, self);
+    if (*self->config.error) {
+        zsys_error ("shoal: node: %s", self->config.error);
+        zactor_destroy (&self->actor);
+        return -1;
+    }
+    return 0;
+}
+
+const char *
+shoal_node_id (shoal_node_t *self)
+{
+    return self->config.id;
+}
+
+const char *
+shoal_node_cluster (shoal_node_t *self)
+{
+    return self->config.cluster;
+}
+
+const char *
+shoal_node_endpoint (shoal_node_t *self)
+{
+    return self->config.endpoint;
+}
+
+const char *
+shoal_node_host (shoal_node_t *self)
+{
+    return self->config.host ? self->config.host : "127.0.0.1";
+}
+
+shoal_view_t *
+shoal_node_view (shoal_node_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    shoal_view_t *view = self->view ? shoal_view_ref (self->view) : NULL;
+    pthread_mutex_unlock (&self->lock);
+    return view;
+}
+
+uint64_t
+shoal_node_generation (shoal_node_t *self)
+{
+    return atomic_load_explicit (&self->generation, memory_order_acquire);
+}
+
+uint64_t
+shoal_node_refused (shoal_node_t *self)
+{
+    return atomic_load (&self->refused);
+}
+
+//  Waits until CONDITION holds for the latest view, or the deadline
+static bool
+s_wait (shoal_node_t *self, bool (*condition) (shoal_node_t *, const void *),
+        const void *argument, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime (CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock (&self->lock);
+    bool met = condition (self, argument);
+    while (!met && pthread_cond_timedwait (&self->published, &self->lock, &deadline) == 0)
+        met = condition (self, argument);
+    if (!met)
+        met = condition (self, argument);
+    pthread_mutex_unlock (&self->lock);
+    return met;
+}
+
+typedef struct {
+    const char *service;
+    size_t count;
+} s_wanted_t;
+
+static bool
+s_has_instances (shoal_node_t *self, const void *argument)
+{
+    const s_wanted_t *wanted = (const s_wanted_t *) argument;
+    size_t count, up = 0;
+    if (!self->view)
+        return false;
+    const shoal_instance_info_t *const *instances =
+        shoal_view_service (self->view, wanted->service, &count);
+    for (size_t index = 0; index < count; index++)
+        up += instances [index]->state == SHOAL_INSTANCE_UP;
+    return up >= wanted->count;
+}
+
+static bool
+s_has_nodes (shoal_node_t *self, const void *argument)
+{
+    return self->view && shoal_view_nodes (self->view) >= *(const size_t *) argument;
+}
+
+static bool
+s_is_settled (shoal_node_t *self, const void *argument)
+{
+    return self->view && self->pending == 0;
+}
+
+bool
+shoal_node_wait_for (shoal_node_t *self, const char *service, size_t count, int timeout_ms)
+{
+    s_wanted_t wanted = { service, count };
+    return s_wait (self, s_has_instances, &wanted, timeout_ms);
+}
+
+bool
+shoal_node_wait_nodes (shoal_node_t *self, size_t count, int timeout_ms)
+{
+    return s_wait (self, s_has_nodes, &count, timeout_ms);
+}
+
+bool
+shoal_node_settle (shoal_node_t *self, int timeout_ms)
+{
+    return s_wait (self, s_is_settled, NULL, timeout_ms);
+}
+
+//  --------------------------------------------------------------------------
+//  The membership actor's side
+
+shoal_node_config_t *
+shoal_node_config (shoal_node_t *self)
+{
+    return &self->config;
+}
+
+void
+shoal_node_publish (shoal_node_t *self, shoal_view_t *view, size_t pending)
+{
+    pthread_mutex_lock (&self->lock);
+    shoal_view_t *old = self->view;
+    self->view = view;
+    self->pending = pending;
+    atomic_fetch_add_explicit (&self->generation, 1, memory_order_release);
+    pthread_cond_broadcast (&self->published);
+    pthread_mutex_unlock (&self->lock);
+    shoal_view_destroy (&old);
+}
+
+void
+shoal_node_count_refused (shoal_node_t *self)
+{
+    atomic_fetch_add (&self->refused, 1);
+}
+
+void
+shoal_node_announce (shoal_node_t *self, const char *command, shoal_instance_slot_t *slot)
+{
+    if (!self->actor)
+        return;
+    zsock_send (self->actor, "sp", command, slot);
+    zsock_wait (self->actor);
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: three nodes in one process find each other through the
+//  rendezvous folder, see each other's services, and notice one leave.
+
+static void
+s_echo (shoal_request_t *request, void *state)
+{
+    size_t size;
+    const void *body = shoal_request_body (request, &size);
+    shoal_request_reply_raw (request, body, size);
+}
+
+//  Waits until NODE's view has NODES nodes and INSTANCES instances
+static bool
+s_view_is (shoal_node_t *node, size_t nodes, size_t instances, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (true) {
+        shoal_view_t *view = shoal_node_view (node);
+        bool met = shoal_view_nodes (view) == nodes && shoal_view_size (view) == instances;
+        shoal_view_destroy (&view);
+        int64_t left = deadline - zclock_mono ();
+        if (met || left <= 0)
+            return met;
+        //  Wakes at the next published view (an impossible count never
+        //  comes true, so this is a wait for change with a deadline)
+        shoal_node_wait_nodes (node, SIZE_MAX, (int) (left < 50 ? left : 50));
+    }
+}
+
+void
+shoal_node_test (bool verbose)
+{
+    if (verbose)
+        printf (" * shoal_node: ");
+    char folder [] = "/tmp/shoal-node-test-XXXXXX";
+    assert (mkdtemp (folder));
+    assert (shoal_node_new ("bad cluster") == NULL);
+
+    shoal_node_t *nodes [3];
+    for (int index = 0; index < 3; index++) {
+        nodes [index] = shoal_node_new ("selftest");
+        shoal_node_set_rendezvous (nodes [index], folder);
+        assert (shoal_node_start (nodes [index]) == 0);
+        assert (strncmp (shoal_node_endpoint (nodes [index]), "tcp://127.0.0.1:", 16) == 0);
+    }
+    //  Another cluster in the same folder is not seen
+    shoal_node_t *stranger = shoal_node_new ("elsewhere");
+    shoal_node_set_rendezvous (stranger, folder);
+    assert (shoal_node_start (stranger) == 0);
+
+    shoal_service_t *echo = shoal_service_new ("echo", "1.0.0");
+    shoal_service_method (echo, "echo", s_echo, SHOAL_IDEMPOTENT, NULL);
+    shoal_service_set_node (echo, nodes [0]);
+    assert (shoal_service_start (echo, 2) == 0);
+
+    for (int index = 0; index < 3; index++) {
+        assert (shoal_node_wait_nodes (nodes [index], 3, 2000));
+        assert (shoal_node_wait_for (nodes [index], "echo", 2, 2000));
+    }
+    shoal_view_t *view = shoal_node_view (nodes [2]);
+    size_t count;
+    const shoal_instance_info_t *const *instances = shoal_view_service (view, "echo", &count);
+    assert (count == 2 && !instances [0]->local && instances [0]->inproc == NULL);
+    assert (streq (instances [0]->node, shoal_node_id (nodes [0])));
+    assert (shoal_view_idempotent (view, "echo", "echo"));
+    shoal_view_destroy (&view);
+    view = shoal_node_view (nodes [0]);
+    instances = shoal_view_service (view, "echo", &count);
+    assert (count == 2 && instances [0]->local && instances [0]->inproc);
+    shoal_view_destroy (&view);
+    view = shoal_node_view (stranger);
+    assert (shoal_view_nodes (view) == 1 && shoal_view_size (view) == 0);
+    shoal_view_destroy (&view);
+
+    //  A service that stops leaves every view; a node that leaves too
+    shoal_service_destroy (&echo);
+    assert (s_view_is (nodes [1], 3, 0, 2000));
+    shoal_node_destroy (&nodes [2]);
+    assert (s_view_is (nodes [0], 2, 0, 2000));
+    assert (s_view_is (nodes [1], 2, 0, 2000));
+    shoal_node_destroy (&nodes [0]);
+    shoal_node_destroy (&nodes [1]);
+    shoal_node_destroy (&stranger);
+    char *command = zsys_sprintf ("rm -rf %s", folder);
+    assert (system (command) == 0);
+    free (command);
+    if (verbose)
+        printf ("OK\n");
+}
