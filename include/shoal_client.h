@@ -19,6 +19,14 @@ extern "C" {
 //  Largest reply frame a client accepts, by default.
 #define SHOAL_DEFAULT_MAX_REPLY (16 * 1024 * 1024)
 
+//  How a call by name chooses among the instances of a service.
+typedef enum {
+    SHOAL_ROUTE_LEAST_LOADED = 0,   //  fewest calls in flight, of two drawn at random
+    SHOAL_ROUTE_ROUND_ROBIN = 1,
+    SHOAL_ROUTE_RANDOM = 2,
+    SHOAL_ROUTE_HASH = 3            //  consistent hashing on the key of shoal_client_send_key
+} shoal_route_t;
+
 //  A new client, or NULL if out of memory.
 SHOAL_EXPORT shoal_client_t *
     shoal_client_new (void);
@@ -28,14 +36,42 @@ SHOAL_EXPORT shoal_client_t *
 SHOAL_EXPORT void
     shoal_client_destroy (shoal_client_t **self_p);
 
-//  Sends a call without waiting and returns it (never NULL). BODY is
-//  msgpack (NULL/0 sends nil); it is copied. TIMEOUT_MS bounds the whole
-//  call. If it cannot be sent (bad endpoint, no peer until the deadline) the
-//  call is already done with INVALID_ARGUMENT or UNAVAILABLE.
+//  Makes calls by name go through NODE's view of the cluster. The node
+//  must outlive the client.
+SHOAL_EXPORT void
+    shoal_client_set_node (shoal_client_t *self, shoal_node_t *node);
+
+//  How calls by name choose an instance (default SHOAL_ROUTE_LEAST_LOADED).
+SHOAL_EXPORT void
+    shoal_client_set_route (shoal_client_t *self, shoal_route_t route);
+
+//  Calls by name go to instances in this process when there are some.
+SHOAL_EXPORT void
+    shoal_client_set_prefer_local (shoal_client_t *self, bool prefer_local);
+
+//  Sends a call without waiting and returns it (never NULL). ENDPOINT NULL
+//  calls SERVICE by name (see shoal_client_set_node): an instance that is
+//  up is chosen, and a call to an idempotent method is sent again to
+//  another instance, within the same deadline, when its instance leaves,
+//  cannot be reached or answers UNAVAILABLE; a call to any other method
+//  then ends UNAVAILABLE, never sent twice. BODY is msgpack (NULL/0 sends
+//  nil); it is copied. TIMEOUT_MS bounds the whole call. If it cannot be
+//  sent the call is already done: INVALID_ARGUMENT (bad endpoint or name),
+//  UNAVAILABLE (no peer until the deadline, no instance up), or
+//  RESOURCE_EXHAUSTED (every instance has SHOAL_MAX_IN_FLIGHT calls of
+//  this client, or its circuit breaker open).
 SHOAL_EXPORT shoal_call_t *
     shoal_client_send (shoal_client_t *self, const char *endpoint,
                        const char *service, const char *method,
                        const void *body, size_t size, int timeout_ms);
+
+//  shoal_client_send by name, choosing the instance by consistent hashing
+//  on KEY (a cart id, a user id): the same key goes to the same instance
+//  while the instances stay the same.
+SHOAL_EXPORT shoal_call_t *
+    shoal_client_send_key (shoal_client_t *self, const char *key, const char *service,
+                           const char *method, const void *body, size_t size,
+                           int timeout_ms);
 
 //  Sends a call and waits for it: a done call, never NULL.
 //  Status: OK; or the service's error; DEADLINE_EXCEEDED; UNAVAILABLE when

@@ -68,10 +68,12 @@ SHOAL_EXPORT const char *
 SHOAL_EXPORT const char *
     shoal_request_node (shoal_request_t *self);
 
-//  A nested call from inside a handler: like shoal_client_call, but its
-//  timeout is cut to what is left of this request's deadline, the caller's
-//  trace id travels on, and a call to this very instance runs inline rather
-//  than deadlocking. Returns a done call that the handler destroys.
+//  A nested call from inside a handler: like shoal_client_call (ENDPOINT
+//  NULL calls by name, through the service's node), but its timeout is cut
+//  to what is left of this request's deadline, the caller's metadata (trace
+//  id) travels on, and a call that would reach this very instance runs
+//  inline rather than waiting on itself. Returns a done call that the
+//  handler destroys.
 SHOAL_EXPORT shoal_call_t *
     shoal_request_call (shoal_request_t *self, const char *endpoint,
                         const char *service, const char *method,

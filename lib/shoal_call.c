@@ -12,6 +12,8 @@ struct _shoal_call_t {
     zmq_msg_t body;
     shoal_reader_t *reader;
     void *handle;               //  the client's handle for this call, if any
+    void *route;                //  the client's routing state, calls by name
+    void (*route_destructor) (void **);
 };
 
 shoal_call_t *
@@ -34,6 +36,8 @@ shoal_call_destroy (shoal_call_t **self_p)
         return;
     if (self->client)
         shoal_client_forget (self->client, self);
+    if (self->route)
+        self->route_destructor (&self->route);
     shoal_reader_destroy (&self->reader);
     zmq_msg_close (&self->body);
     zstr_free (&self->message);
@@ -94,6 +98,25 @@ int64_t
 shoal_call_deadline (shoal_call_t *self)
 {
     return self->deadline;
+}
+
+void
+shoal_call_set_id (shoal_call_t *self, uint64_t id)
+{
+    self->id = id;
+}
+
+void
+shoal_call_set_route (shoal_call_t *self, void *route, void (*destructor) (void **))
+{
+    self->route = route;
+    self->route_destructor = destructor;
+}
+
+void *
+shoal_call_route (shoal_call_t *self)
+{
+    return self->route;
 }
 
 void

@@ -6,7 +6,12 @@
 
     Pending calls are found by correlation id in a hash; finished calls wait
     in a list for shoal_client_wait_any. A reply whose call is gone (timed
-    out, destroyed) is dropped and counted.                                   */
+    out, destroyed) is dropped and counted.
+
+    Calls by name pick an instance from the node's view (shoal_balancer) and
+    keep what they need to be sent again: an idempotent call whose instance
+    leaves the view, cannot be reached or answers UNAVAILABLE goes to
+    another instance, under a new correlation id, within its deadline.      */
 #include "shoal_private.h"
 
 typedef struct {
@@ -26,7 +31,51 @@ struct _shoal_client_t {
     bool items_stale;
     uint64_t stale_replies;
     size_t max_message;         //  largest reply frame accepted
+    //  Calls by name
+    shoal_node_t *node;
+    shoal_view_t *view;         //  the node's view as of VIEW_GENERATION
+    uint64_t view_generation;
+    shoal_balancer_t *balancer;
+    shoal_route_t route;
+    bool prefer_local;
+    char *excluded;             //  an instance never to pick (see _exclude)
+    size_t named_pending;       //  calls by name in flight
 };
+
+//  What a call by name keeps, to choose an instance and to try another
+typedef struct {
+    char *service;
+    char *method;
+    char *key;
+    void *body;
+    size_t size;
+    void *meta;
+    size_t meta_size;
+    char instance [65];         //  the instance of the current attempt
+    zlistx_t *tried;            //  instances that failed this call
+    bool idempotent;
+    bool pending;               //  an attempt is in flight
+} s_route_t;
+
+//  How long one attempt may wait for a connection before another instance
+//  is tried: nothing was sent, so trying elsewhere is always safe
+#define SHOAL_CONNECT_BUDGET 200
+//  How often a client waiting on calls by name looks at the view
+#define SHOAL_VIEW_CHECK 50
+
+static void
+s_route_destroy (void **item)
+{
+    s_route_t *route = (s_route_t *) *item;
+    free (route->service);
+    free (route->method);
+    free (route->key);
+    free (route->body);
+    free (route->meta);
+    zlistx_destroy (&route->tried);
+    free (route);
+    *item = NULL;
+}
 
 //  Correlation ids are the hash keys themselves (never 0), not pointers
 static size_t
@@ -66,6 +115,7 @@ shoal_client_new (void)
     msgpack_sbuffer_init (&self->header);
     msgpack_zone_init (&self->zone, 1024);
     self->max_message = SHOAL_DEFAULT_MAX_REPLY;
+    self->balancer = shoal_balancer_new ();
     return self;
 }
 
@@ -79,6 +129,9 @@ shoal_client_destroy (shoal_client_t **self_p)
     shoal_call_t *call;
     for (call = (shoal_call_t *) zhashx_first (self->pending); call;
          call = (shoal_call_t *) zhashx_next (self->pending)) {
+        s_route_t *route = (s_route_t *) shoal_call_route (call);
+        if (route)
+            route->pending = false;
         shoal_call_detach (call);
         shoal_call_finishf (call, SHOAL_CANCELLED, "the client was destroyed");
     }
@@ -91,8 +144,51 @@ shoal_client_destroy (shoal_client_t **self_p)
     msgpack_sbuffer_destroy (&self->header);
     msgpack_zone_destroy (&self->zone);
     free (self->items);
+    shoal_view_destroy (&self->view);
+    shoal_balancer_destroy (&self->balancer);
+    free (self->excluded);
     free (self);
     *self_p = NULL;
+}
+
+void
+shoal_client_set_node (shoal_client_t *self, shoal_node_t *node)
+{
+    self->node = node;
+    shoal_view_destroy (&self->view);
+    self->view_generation = 0;
+}
+
+void
+shoal_client_set_route (shoal_client_t *self, shoal_route_t route)
+{
+    self->route = route;
+}
+
+void
+shoal_client_set_prefer_local (shoal_client_t *self, bool prefer_local)
+{
+    self->prefer_local = prefer_local;
+}
+
+void
+shoal_client_exclude (shoal_client_t *self, const char *id)
+{
+    free (self->excluded);
+    self->excluded = id ? strdup (id) : NULL;
+}
+
+//  Takes the node's latest view if it moved on; returns true if it did
+static bool
+s_refresh_view (shoal_client_t *self)
+{
+    uint64_t generation = shoal_node_generation (self->node);
+    if (self->view && generation == self->view_generation)
+        return false;
+    shoal_view_destroy (&self->view);
+    self->view = shoal_node_view (self->node);
+    self->view_generation = generation;
+    return true;
 }
 
 //  The link to ENDPOINT, connecting on first use; NULL if it is malformed
@@ -113,11 +209,46 @@ s_link (shoal_client_t *self, const char *endpoint)
     return link;
 }
 
+//  Takes CALL out of the pending calls; a call by name tells the balancer
+//  how its attempt went
+static void
+s_unpend (shoal_client_t *self, shoal_call_t *call, bool failed)
+{
+    zhashx_delete (self->pending, (void *) (uintptr_t) shoal_call_id (call));
+    s_route_t *route = (s_route_t *) shoal_call_route (call);
+    if (route && route->pending) {
+        route->pending = false;
+        self->named_pending--;
+        shoal_balancer_done (self->balancer, route->instance, failed, zclock_mono ());
+    }
+}
+
 static void
 s_finished (shoal_client_t *self, shoal_call_t *call)
 {
-    zhashx_delete (self->pending, (void *) (uintptr_t) shoal_call_id (call));
+    s_unpend (self, call, false);
     *shoal_call_handle (call) = zlistx_add_end (self->finished, call);
+}
+
+static void s_dispatch (shoal_client_t *self, shoal_call_t *call);
+
+//  The instance of a call by name failed it (gone, unreachable, answered
+//  UNAVAILABLE): an idempotent call tries another instance, others end
+static void
+s_failover (shoal_client_t *self, shoal_call_t *call, const char *why)
+{
+    s_route_t *route = (s_route_t *) shoal_call_route (call);
+    s_unpend (self, call, true);
+    zlistx_add_end (route->tried, route->instance);
+    if (route->idempotent)
+        s_dispatch (self, call);
+    else {
+        shoal_call_finishf (call, SHOAL_UNAVAILABLE,
+                            "instance %s of '%s' %s; '%s' is not idempotent, so it was "
+                            "not sent again", route->instance, route->service, why,
+                            route->method);
+        s_finished (self, call);
+    }
 }
 
 //  Reads every reply waiting on one socket
@@ -165,6 +296,9 @@ s_receive (shoal_client_t *self, void *handle)
                                 status == SHOAL_OK ? "wrong kind or frames" : error);
             s_finished (self, call);
         }
+        else if (header.status == SHOAL_UNAVAILABLE && shoal_call_route (call)
+                 && ((s_route_t *) shoal_call_route (call))->idempotent)
+            s_failover (self, call, "answered UNAVAILABLE");
         else {
             shoal_call_finish_msg (call, (shoal_status_t) header.status, header.message,
                                    header.message_size, &body_frame);
@@ -173,6 +307,38 @@ s_receive (shoal_client_t *self, void *handle)
         zmq_msg_close (&header_frame);
         zmq_msg_close (&body_frame);
     }
+}
+
+//  True if INSTANCE of SERVICE is still in the view (in any state: one that
+//  drains still answers what it has)
+static bool
+s_in_view (shoal_client_t *self, const char *service, const char *instance)
+{
+    size_t count;
+    const shoal_instance_info_t *const *instances =
+        shoal_view_service (self->view, service, &count);
+    for (size_t index = 0; index < count; index++)
+        if (streq (instances [index]->instance, instance))
+            return true;
+    return false;
+}
+
+//  The view changed: calls in flight to instances that left it fail over
+static void
+s_check_departures (shoal_client_t *self)
+{
+    shoal_balancer_prune (self->balancer, self->view);
+    zlistx_t *orphans = zlistx_new ();
+    for (shoal_call_t *call = (shoal_call_t *) zhashx_first (self->pending); call;
+         call = (shoal_call_t *) zhashx_next (self->pending)) {
+        s_route_t *route = (s_route_t *) shoal_call_route (call);
+        if (route && route->pending && !s_in_view (self, route->service, route->instance))
+            zlistx_add_end (orphans, call);
+    }
+    for (shoal_call_t *call = (shoal_call_t *) zlistx_first (orphans); call;
+         call = (shoal_call_t *) zlistx_next (orphans))
+        s_failover (self, call, "left the cluster before answering");
+    zlistx_destroy (&orphans);
 }
 
 //  Waits up to TIMEOUT ms for replies on any link, and reads them
@@ -189,44 +355,137 @@ s_pump (shoal_client_t *self, int64_t timeout)
             self->items [index++] = (zmq_pollitem_t) { link->handle, 0, ZMQ_POLLIN, 0 };
         self->items_stale = false;
     }
-    if (zmq_poll (self->items, (int) self->items_size, (long) timeout) <= 0)
-        return;                             //  timeout, or a signal: callers recheck
-    for (size_t index = 0; index < self->items_size; index++)
-        if (self->items [index].revents & ZMQ_POLLIN)
-            s_receive (self, self->items [index].socket);
+    //  Instances can leave while we wait: look at the view now and then
+    if (self->named_pending && timeout > SHOAL_VIEW_CHECK)
+        timeout = SHOAL_VIEW_CHECK;
+    if (zmq_poll (self->items, (int) self->items_size, (long) timeout) > 0)
+        for (size_t index = 0; index < self->items_size; index++)
+            if (self->items [index].revents & ZMQ_POLLIN)
+                s_receive (self, self->items [index].socket);
+    if (self->named_pending && s_refresh_view (self))
+        s_check_departures (self);
 }
 
 //  Sends the request frames. With ZMQ_IMMEDIATE a link that is not yet
-//  connected refuses (EAGAIN); then we wait for it until the deadline, and
-//  encode the header only once we can send, so its timeout is what is left.
+//  connected refuses (EAGAIN); then we wait for it until UNTIL, and encode
+//  the header only once we can send, so its timeout is what is left.
 static shoal_status_t
 s_send (shoal_client_t *self, s_link_t *link, shoal_call_t *call, const char *service,
-        const char *method, const void *body, size_t size, const msgpack_object *meta)
+        const char *method, const void *body, size_t size, const void *meta,
+        size_t meta_size, int64_t until)
 {
     while (true) {
-        int64_t left = shoal_call_deadline (call) - zclock_mono ();
-        if (left <= 0)
+        int64_t now = zclock_mono ();
+        int64_t left = shoal_call_deadline (call) - now;
+        if (left <= 0 || now >= until)
             return SHOAL_UNAVAILABLE;
         msgpack_sbuffer_clear (&self->header);
         shoal_wire_encode_request (&self->header, shoal_call_id (call), service, method,
-                                   (uint32_t) left, meta);
+                                   (uint32_t) left, meta, meta_size);
         if (zmq_send (link->handle, self->header.data, self->header.size,
                       ZMQ_SNDMORE | ZMQ_DONTWAIT) != -1)
             break;
         if (errno != EAGAIN)
             return SHOAL_UNAVAILABLE;
         zmq_pollitem_t item = { link->handle, 0, ZMQ_POLLOUT, 0 };
-        zmq_poll (&item, 1, (long) left);
+        zmq_poll (&item, 1, (long) (until - now < left ? until - now : left));
     }
     //  An empty body frame means nil, so that callers may send nothing
     zmq_send (link->handle, body, body ? size : 0, ZMQ_DONTWAIT);
     return SHOAL_OK;
 }
 
-shoal_call_t *
-shoal_client_send_meta (shoal_client_t *self, const char *endpoint, const char *service,
-                        const char *method, const void *body, size_t size, int timeout_ms,
-                        const msgpack_object *meta)
+//  Sends an attempt of a call by name to the best instance that can take
+//  it; ends the call if none can
+static void
+s_dispatch (shoal_client_t *self, shoal_call_t *call)
+{
+    s_route_t *route = (s_route_t *) shoal_call_route (call);
+    while (true) {
+        s_refresh_view (self);
+        int64_t now = zclock_mono ();
+        if (now >= shoal_call_deadline (call)) {
+            shoal_call_finishf (call, SHOAL_DEADLINE_EXCEEDED,
+                                "no instance of '%s' answered within the deadline",
+                                route->service);
+            s_finished (self, call);
+            return;
+        }
+        shoal_status_t status;
+        const shoal_instance_info_t *info = shoal_balancer_pick (
+            self->balancer, self->view, route->service, route->key ? SHOAL_ROUTE_HASH
+                                                                   : self->route,
+            route->key, self->prefer_local, route->tried, self->excluded, now, &status);
+        if (!info) {
+            shoal_call_finishf (call, status,
+                                status == SHOAL_UNAVAILABLE
+                                    ? "no instance of '%s' is up%s"
+                                    : "every instance of '%s' is busy or failing%s",
+                                route->service,
+                                zlistx_size (route->tried) ? " (others failed)" : "");
+            s_finished (self, call);
+            return;
+        }
+        route->idempotent = shoal_view_idempotent (self->view, route->service, route->method);
+        snprintf (route->instance, sizeof (route->instance), "%s", info->instance);
+        const char *endpoint = info->local && info->inproc ? info->inproc : info->endpoint;
+        s_link_t *link = s_link (self, endpoint);
+        shoal_call_set_id (call, ++self->next_id);
+        if (link
+            && s_send (self, link, call, route->service, route->method, route->body,
+                       route->size, route->meta, route->meta_size,
+                       now + SHOAL_CONNECT_BUDGET) == SHOAL_OK) {
+            zhashx_insert (self->pending, (void *) (uintptr_t) shoal_call_id (call), call);
+            shoal_balancer_sent (self->balancer, route->instance);
+            route->pending = true;
+            self->named_pending++;
+            return;
+        }
+        //  Nothing was sent: another instance may take it, whatever the method
+        shoal_balancer_sent (self->balancer, route->instance);
+        shoal_balancer_done (self->balancer, route->instance, true, zclock_mono ());
+        zlistx_add_end (route->tried, route->instance);
+    }
+}
+
+//  A call by name: keeps what an attempt needs, then sends the first
+static void
+s_send_named (shoal_client_t *self, shoal_call_t *call, const char *key, const char *service,
+              const char *method, const void *body, size_t size, const void *meta,
+              size_t meta_size)
+{
+    if (!self->node) {
+        shoal_call_finishf (call, SHOAL_INVALID_ARGUMENT,
+                            "no endpoint, and no node to call '%s' by name "
+                            "(shoal_client_set_node)", service);
+        s_finished (self, call);
+        return;
+    }
+    s_route_t *route = (s_route_t *) zmalloc (sizeof (s_route_t));
+    route->service = strdup (service);
+    route->method = strdup (method);
+    route->key = key ? strdup (key) : NULL;
+    if (body && size) {
+        route->body = malloc (size);
+        memcpy (route->body, body, size);
+        route->size = size;
+    }
+    if (meta && meta_size) {
+        route->meta = malloc (meta_size);
+        memcpy (route->meta, meta, meta_size);
+        route->meta_size = meta_size;
+    }
+    route->tried = zlistx_new ();
+    zlistx_set_duplicator (route->tried, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (route->tried, (zlistx_destructor_fn *) zstr_free);
+    shoal_call_set_route (call, route, s_route_destroy);
+    s_dispatch (self, call);
+}
+
+static shoal_call_t *
+s_start (shoal_client_t *self, const char *endpoint, const char *key, const char *service,
+         const char *method, const void *body, size_t size, int timeout_ms,
+         const void *meta, size_t meta_size)
 {
     assert (self);
     if (timeout_ms <= 0)
@@ -240,15 +499,20 @@ shoal_client_send_meta (shoal_client_t *self, const char *endpoint, const char *
         s_finished (self, call);
         return call;
     }
-    s_link_t *link = endpoint ? s_link (self, endpoint) : NULL;
+    if (!endpoint) {
+        s_send_named (self, call, key, service, method, body, size, meta, meta_size);
+        return call;
+    }
+    s_link_t *link = s_link (self, endpoint);
     if (!link) {
-        shoal_call_finishf (call, SHOAL_INVALID_ARGUMENT, "bad endpoint '%s': %s",
-                            endpoint ? endpoint : "(null)", zmq_strerror (errno));
+        shoal_call_finishf (call, SHOAL_INVALID_ARGUMENT, "bad endpoint '%s': %s", endpoint,
+                            zmq_strerror (errno));
         s_finished (self, call);
         return call;
     }
     zhashx_insert (self->pending, (void *) (uintptr_t) shoal_call_id (call), call);
-    if (s_send (self, link, call, service, method, body, size, meta) != SHOAL_OK) {
+    if (s_send (self, link, call, service, method, body, size, meta, meta_size,
+                shoal_call_deadline (call)) != SHOAL_OK) {
         shoal_call_finishf (call, SHOAL_UNAVAILABLE,
                             "no service reachable at %s within %d ms", endpoint, timeout_ms);
         s_finished (self, call);
@@ -257,11 +521,26 @@ shoal_client_send_meta (shoal_client_t *self, const char *endpoint, const char *
 }
 
 shoal_call_t *
+shoal_client_send_meta (shoal_client_t *self, const char *endpoint, const char *service,
+                        const char *method, const void *body, size_t size, int timeout_ms,
+                        const void *meta, size_t meta_size)
+{
+    return s_start (self, endpoint, NULL, service, method, body, size, timeout_ms, meta,
+                    meta_size);
+}
+
+shoal_call_t *
+shoal_client_send_key (shoal_client_t *self, const char *key, const char *service,
+                       const char *method, const void *body, size_t size, int timeout_ms)
+{
+    return s_start (self, NULL, key, service, method, body, size, timeout_ms, NULL, 0);
+}
+
+shoal_call_t *
 shoal_client_send (shoal_client_t *self, const char *endpoint, const char *service,
                    const char *method, const void *body, size_t size, int timeout_ms)
 {
-    return shoal_client_send_meta (self, endpoint, service, method, body, size, timeout_ms,
-                                   NULL);
+    return s_start (self, endpoint, NULL, service, method, body, size, timeout_ms, NULL, 0);
 }
 
 shoal_call_t *
@@ -298,6 +577,7 @@ shoal_client_callf (shoal_client_t *self, const char *endpoint, const char *serv
 static void
 s_expire (shoal_client_t *self, shoal_call_t *call)
 {
+    s_unpend (self, call, true);
     shoal_call_finishf (call, SHOAL_DEADLINE_EXCEEDED, "no reply within the deadline");
     s_finished (self, call);
 }
@@ -391,7 +671,7 @@ shoal_client_pending (shoal_client_t *self)
 void
 shoal_client_forget (shoal_client_t *self, shoal_call_t *call)
 {
-    zhashx_delete (self->pending, (void *) (uintptr_t) shoal_call_id (call));
+    s_unpend (self, call, false);
     s_take (self, call);
 }
 

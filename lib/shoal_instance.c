@@ -391,8 +391,14 @@ shoal_instance_max_depth (shoal_instance_t *self)
 shoal_client_t *
 shoal_instance_client (shoal_instance_t *self)
 {
-    if (!self->client)
+    if (!self->client) {
         self->client = shoal_client_new ();
+        if (self->slot->node) {
+            shoal_client_set_node (self->client, self->slot->node);
+            //  By name it must not pick itself: it would wait on itself
+            shoal_client_exclude (self->client, self->slot->id);
+        }
+    }
     return self->client;
 }
 
@@ -400,6 +406,23 @@ bool
 shoal_instance_is_self (shoal_instance_t *self, const char *endpoint)
 {
     return streq (endpoint, self->slot->endpoint) || streq (endpoint, self->slot->inproc);
+}
+
+bool
+shoal_instance_only_self (shoal_instance_t *self, const char *service)
+{
+    if (!streq (service, shoal_service_name (self->service)))
+        return false;
+    if (!self->slot->node)
+        return true;
+    shoal_view_t *view = shoal_node_view (self->slot->node);
+    size_t count, others = 0;
+    const shoal_instance_info_t *const *instances = shoal_view_service (view, service, &count);
+    for (size_t index = 0; index < count; index++)
+        others += instances [index]->state == SHOAL_INSTANCE_UP
+               && !streq (instances [index]->instance, self->slot->id);
+    shoal_view_destroy (&view);
+    return others == 0;
 }
 
 shoal_call_t *

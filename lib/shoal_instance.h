@@ -50,6 +50,11 @@ shoal_client_t *
 bool
     shoal_instance_is_self (shoal_instance_t *self, const char *endpoint);
 
+//  True if a call by name to SERVICE can only reach this instance: it is
+//  this instance's service and no other instance of it is up
+bool
+    shoal_instance_only_self (shoal_instance_t *self, const char *service);
+
 //  Serves a call to this very instance inline, as a nested handler call,
 //  so that a handler calling its own instance cannot deadlock. Returns a
 //  done call.

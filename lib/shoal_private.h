@@ -14,6 +14,7 @@
 #include "shoal_registry.h"
 #include "shoal_rendezvous.h"
 #include "shoal_membership.h"
+#include "shoal_balancer.h"
 
 //  shoal_call: the client's side of a call (lib/shoal_call.c)
 shoal_call_t *
@@ -35,18 +36,29 @@ void
     shoal_call_detach (shoal_call_t *self);
 void **
     shoal_call_handle (shoal_call_t *self);     //  slot for the client's list handle
+void
+    shoal_call_set_id (shoal_call_t *self, uint64_t id);
+//  The client's routing state of a call by name, freed with the call
+void
+    shoal_call_set_route (shoal_call_t *self, void *route, void (*destructor) (void **));
+void *
+    shoal_call_route (shoal_call_t *self);
 
 //  shoal_client: used by shoal_call and by nested calls
 shoal_status_t
     shoal_client_wait_for (shoal_client_t *self, shoal_call_t *call);
 void
     shoal_client_forget (shoal_client_t *self, shoal_call_t *call);
-//  Sends with metadata (a msgpack map, or NULL) and an absolute deadline.
+//  Sends with metadata (a packed msgpack map, or NULL)
 shoal_call_t *
     shoal_client_send_meta (shoal_client_t *self, const char *endpoint,
                             const char *service, const char *method,
                             const void *body, size_t size, int timeout_ms,
-                            const msgpack_object *meta);
+                            const void *meta, size_t meta_size);
+//  Calls by name never pick instance ID (an instance's own client: a call
+//  to itself would wait on itself)
+void
+    shoal_client_exclude (shoal_client_t *self, const char *id);
 
 //  shoal_request: built by the instance actor for each request
 shoal_request_t *

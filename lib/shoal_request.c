@@ -17,6 +17,7 @@ struct _shoal_request_t {
     shoal_status_t status;
     char *message;
     msgpack_sbuffer reply;
+    msgpack_sbuffer meta_packed;    //  META as bytes, for nested calls
 };
 
 shoal_request_t *
@@ -25,6 +26,7 @@ shoal_request_new (shoal_instance_t *instance)
     shoal_request_t *self = (shoal_request_t *) zmalloc (sizeof (shoal_request_t));
     self->instance = instance;
     msgpack_sbuffer_init (&self->reply);
+    msgpack_sbuffer_init (&self->meta_packed);
     return self;
 }
 
@@ -35,6 +37,7 @@ s_clear (shoal_request_t *self)
     zlist_destroy (&self->meta_values);
     zstr_free (&self->message);
     msgpack_sbuffer_clear (&self->reply);
+    msgpack_sbuffer_clear (&self->meta_packed);
     self->answered = false;
     self->status = SHOAL_OK;
 }
@@ -47,6 +50,7 @@ shoal_request_destroy (shoal_request_t **self_p)
         return;
     s_clear (self);
     msgpack_sbuffer_destroy (&self->reply);
+    msgpack_sbuffer_destroy (&self->meta_packed);
     free (self);
     *self_p = NULL;
 }
@@ -239,12 +243,19 @@ shoal_request_call (shoal_request_t *self, const char *endpoint, const char *ser
                             "no time left of the caller's deadline");
         return call;
     }
-    if (shoal_instance_is_self (self->instance, endpoint))
+    if (endpoint ? shoal_instance_is_self (self->instance, endpoint)
+                 : shoal_instance_only_self (self->instance, service))
         return shoal_instance_call_self (self->instance, service, method, body, size,
                                          timeout_ms, self->meta);
+    if (self->meta && self->meta_packed.size == 0) {
+        msgpack_packer packer;
+        msgpack_packer_init (&packer, &self->meta_packed, msgpack_sbuffer_write);
+        msgpack_pack_object (&packer, *self->meta);
+    }
     shoal_client_t *client = shoal_instance_client (self->instance);
     shoal_call_t *call = shoal_client_send_meta (client, endpoint, service, method, body,
-                                                 size, timeout_ms, self->meta);
+                                                 size, timeout_ms, self->meta_packed.data,
+                                                 self->meta_packed.size);
     shoal_call_wait (call);
     return call;
 }

@@ -27,8 +27,8 @@ s_pack_preamble (msgpack_packer *packer, size_t fields, const char *kind)
 
 void
 shoal_wire_encode_request (msgpack_sbuffer *out, uint64_t id, const char *service,
-                           const char *method, uint32_t timeout_ms,
-                           const msgpack_object *meta)
+                           const char *method, uint32_t timeout_ms, const void *meta,
+                           size_t meta_size)
 {
     msgpack_packer packer;
     msgpack_packer_init (&packer, out, msgpack_sbuffer_write);
@@ -37,8 +37,8 @@ shoal_wire_encode_request (msgpack_sbuffer *out, uint64_t id, const char *servic
     s_pack_string (&packer, service);
     s_pack_string (&packer, method);
     msgpack_pack_uint32 (&packer, timeout_ms);
-    if (meta && meta->type == MSGPACK_OBJECT_MAP)
-        msgpack_pack_object (&packer, *meta);
+    if (meta && meta_size)
+        msgpack_sbuffer_write (out, (const char *) meta, meta_size);
     else
         msgpack_pack_map (&packer, 0);
 }
@@ -285,11 +285,8 @@ shoal_wire_test (bool verbose)
 
     //  A request round-trips, metadata included
     shoal_body_t *meta = shoal_body_pack ("{s:s}", "trace", "abc123");
-    msgpack_object meta_object;
-    size_t offset = 0;
-    msgpack_unpack (shoal_body_data (meta), shoal_body_size (meta), &offset, &zone,
-                    &meta_object);
-    shoal_wire_encode_request (&buffer, 42, "cart", "add", 250, &meta_object);
+    shoal_wire_encode_request (&buffer, 42, "cart", "add", 250, shoal_body_data (meta),
+                               shoal_body_size (meta));
     assert (shoal_wire_decode (buffer.data, buffer.size, &zone, &header, error,
                                sizeof (error)) == SHOAL_OK);
     assert (header.kind == SHOAL_WIRE_REQUEST);
@@ -336,19 +333,19 @@ shoal_wire_test (bool verbose)
     memset (long_name, 'm', sizeof (long_name) - 1);
     long_name [sizeof (long_name) - 1] = 0;
     msgpack_sbuffer_clear (&buffer);
-    shoal_wire_encode_request (&buffer, 1, "echo", long_name, 0, NULL);
+    shoal_wire_encode_request (&buffer, 1, "echo", long_name, 0, NULL, 0);
     assert (shoal_wire_decode (buffer.data, buffer.size, &zone, &header, error,
                                sizeof (error)) == SHOAL_INVALID_ARGUMENT);
     assert (header.id == 1);
     msgpack_sbuffer_clear (&buffer);
-    shoal_wire_encode_request (&buffer, 1, "echo", "a b", 0, NULL);
+    shoal_wire_encode_request (&buffer, 1, "echo", "a b", 0, NULL, 0);
     assert (shoal_wire_decode (buffer.data, buffer.size, &zone, &header, error,
                                sizeof (error)) == SHOAL_INVALID_ARGUMENT);
     assert (shoal_wire_valid_name ("$ping", 5));
     assert (!shoal_wire_valid_name ("pi$ng", 5));
     //  Every truncation of a valid header is refused, never misread
     msgpack_sbuffer_clear (&buffer);
-    shoal_wire_encode_request (&buffer, 3, "echo", "echo", 100, NULL);
+    shoal_wire_encode_request (&buffer, 3, "echo", "echo", 100, NULL, 0);
     for (size_t cut = 0; cut < buffer.size; cut++)
         assert (s_decode_bytes (buffer.data, cut, &header) == SHOAL_INVALID_ARGUMENT);
 

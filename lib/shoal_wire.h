@@ -39,11 +39,11 @@ typedef struct {
 } shoal_wire_header_t;
 
 //  Writes a request header into OUT (which it does not clear). META is a
-//  msgpack map of strings, or NULL for none.
+//  packed msgpack map of strings (META_SIZE bytes), or NULL for none.
 void
     shoal_wire_encode_request (msgpack_sbuffer *out, uint64_t id, const char *service,
-                               const char *method, uint32_t timeout_ms,
-                               const msgpack_object *meta);
+                               const char *method, uint32_t timeout_ms, const void *meta,
+                               size_t meta_size);
 
 //  Writes a reply header into OUT (which it does not clear).
 void
