@@ -44,7 +44,9 @@ SHOAL_EXPORT void
     shoal_node_set_interface (shoal_node_t *self, const char *interface);
 
 //  The address the node and its services bind and advertise (default
-//  127.0.0.1, or the interface's). Before start.
+//  127.0.0.1, or the interface's). "inproc" keeps the node and its
+//  services on inproc:// endpoints: a cluster inside one process, with no
+//  network, for tests. Before start.
 SHOAL_EXPORT void
     shoal_node_set_host (shoal_node_t *self, const char *host);
 

@@ -124,8 +124,9 @@ SHOAL_EXPORT int
     shoal_service_run (shoal_service_t *self, size_t instances);
 
 //  A whole main(): parses the standard flags (--bind, --instances,
-//  --cluster, --seed, --help), prints the bound endpoints on stdout, one
-//  per line, logs to stderr, runs until SIGINT/SIGTERM and returns the process
+//  --cluster, --seed, --interface, --host, --node-port, --help), joins the
+//  cluster with a node of its own, prints the bound endpoints on stdout,
+//  one per line, logs to stderr, runs until SIGINT/SIGTERM and returns the process
 //  exit code (0; 1 if it could not start; 2 for bad flags). Takes the
 //  service and destroys it (NULL is allowed: exit code 1).
 SHOAL_EXPORT int

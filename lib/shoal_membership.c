@@ -283,8 +283,10 @@ s_receive (s_membership_t *self, const void *data, size_t size)
     const msgpack_object *peers = &field [9];
     for (uint32_t index = 0; index < peers->via.array.size; index++) {
         char other [256];
+        //  Only endpoints of our own transport: a rumour cannot make us
+        //  connect to ipc paths or anything else
         if (s_copy_text (&peers->via.array.ptr [index], other, sizeof (other))
-            && strncmp (other, "tcp://", 6) == 0)
+            && strncmp (other, self->config->endpoint, 6) == 0)
             s_introduce (self, other, false);
     }
 }
@@ -454,10 +456,15 @@ s_start (s_membership_t *self)
     }
     if (!config->host)
         config->host = strdup ("127.0.0.1");
-    char bind [128];
-    snprintf (bind, sizeof (bind), "tcp://%s:%d", config->host, config->port);
-    if (config->port == 0)
+    char bind [160];
+    if (streq (config->host, "inproc"))
+        //  A cluster inside one process (tests): no network at all
+        snprintf (bind, sizeof (bind), "inproc://shoal-node/%s/%s", config->cluster,
+                  config->id);
+    else if (config->port == 0)
         snprintf (bind, sizeof (bind), "tcp://%s:*", config->host);
+    else
+        snprintf (bind, sizeof (bind), "tcp://%s:%d", config->host, config->port);
     self->router = shoal_socket_server (bind, NULL, SHOAL_GOSSIP_MAX_MESSAGE, config->endpoint,
                                         sizeof (config->endpoint), config->error,
                                         sizeof (config->error));

@@ -195,7 +195,11 @@ shoal_service_start (shoal_service_t *self, size_t instances)
     //  With a node and no explicit bind, bind where the node is reachable
     if (self->node && streq (self->endpoint, "tcp://127.0.0.1:*")) {
         free (self->endpoint);
-        self->endpoint = zsys_sprintf ("tcp://%s:*", shoal_node_host (self->node));
+        if (streq (shoal_node_host (self->node), "inproc"))
+            self->endpoint = zsys_sprintf ("inproc://shoal-%s-%s", shoal_node_id (self->node),
+                                           self->name);
+        else
+            self->endpoint = zsys_sprintf ("tcp://%s:*", shoal_node_host (self->node));
     }
     self->instances = (s_instance_t *) zmalloc (instances * sizeof (s_instance_t));
     for (size_t index = 0; index < instances; index++) {
@@ -315,20 +319,88 @@ s_usage (shoal_service_t *self, FILE *out)
 {
     fprintf (out,
              "usage: shoal-%s [options]\n"
-             "Serves the '%s' service (version %s).\n\n"
-             "  --bind ENDPOINT    endpoint to bind (default tcp://127.0.0.1:*);\n"
+             "Serves the '%s' service (version %s) as a member of a shoal cluster.\n\n"
+             "  --bind ENDPOINT    endpoint to bind (default tcp://HOST:*);\n"
              "                     instance i binds port+i, or NAME-i for ipc://\n"
              "  --instances N      instance actors to run (default 1)\n"
              "  --cluster NAME     cluster to join (default: $SHOAL_CLUSTER or 'default')\n"
-             "  --seed ENDPOINT    seed node to join through (repeatable; $SHOAL_SEEDS)\n"
+             "  --seed ENDPOINT    a node to join through (repeatable; $SHOAL_SEEDS)\n"
+             "  --interface NAME   find nodes on this LAN interface by UDP beacon\n"
+             "                     ($SHOAL_INTERFACE; never on by default)\n"
+             "  --host ADDRESS     address to bind and advertise (default 127.0.0.1,\n"
+             "                     or the interface's; $SHOAL_HOST)\n"
+             "  --node-port PORT   gossip port, for others to use as seed (default any)\n"
              "  --help             show this\n\n"
              "Prints each bound endpoint on stdout, then serves until SIGINT or SIGTERM,\n"
-             "when it answers the requests it already has and exits.\n\nmethods:\n",
+             "when it tells the cluster it is draining, answers what it has, and exits.\n\n"
+             "methods:\n",
              self->name, self->name, self->version);
     for (shoal_method_t *method = (shoal_method_t *) zhashx_first (self->methods); method;
          method = (shoal_method_t *) zhashx_next (self->methods))
         fprintf (out, "  %-16s %s%s\n", method->name, method->doc,
                  method->flags & SHOAL_IDEMPOTENT ? " (idempotent)" : "");
+}
+
+//  Parses the standard flags into SELF and NODE; returns 0, or 2 for bad
+//  usage (said on stderr), or -1 after --help
+static int
+s_parse (shoal_service_t *self, shoal_node_t *node, int argc, char **argv, long *instances)
+{
+    for (int index = 1; index < argc; index++) {
+        const char *arg = argv [index];
+        const char *value = index + 1 < argc ? argv [index + 1] : NULL;
+        if (streq (arg, "--help") || streq (arg, "-h")) {
+            s_usage (self, stdout);
+            return -1;
+        }
+        if (!value || strncmp (arg, "--", 2)) {
+            fprintf (stderr, "error: unknown or incomplete option '%s'\n", arg);
+            s_usage (self, stderr);
+            return 2;
+        }
+        index++;
+        char *end;
+        if (streq (arg, "--bind"))
+            shoal_service_bind (self, value);
+        else if (streq (arg, "--instances")) {
+            *instances = strtol (value, &end, 10);
+            if (*end || *instances < 1 || *instances > 1024) {
+                fprintf (stderr, "error: --instances takes 1..1024\n");
+                return 2;
+            }
+        }
+        else if (streq (arg, "--seed"))
+            shoal_node_add_seed (node, value);
+        else if (streq (arg, "--interface"))
+            shoal_node_set_interface (node, value);
+        else if (streq (arg, "--host"))
+            shoal_node_set_host (node, value);
+        else if (streq (arg, "--node-port")) {
+            long port = strtol (value, &end, 10);
+            if (*end || port < 0 || port > 65535) {
+                fprintf (stderr, "error: --node-port takes 0..65535\n");
+                return 2;
+            }
+            shoal_node_set_port (node, (int) port);
+        }
+        else if (!streq (arg, "--cluster")) {
+            fprintf (stderr, "error: unknown option '%s'\n", arg);
+            s_usage (self, stderr);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+//  The --cluster flag, read first: the node is made with it
+static const char *
+s_cluster_flag (int argc, char **argv)
+{
+    const char *cluster = NULL;
+    for (int index = 1; index + 1 < argc; index++)
+        if (streq (argv [index], "--cluster"))
+            cluster = argv [index + 1];
+    return cluster;
 }
 
 int
@@ -340,44 +412,32 @@ shoal_service_main (shoal_service_t **self_p, int argc, char **argv)
     //  A service program's stdout carries its endpoints; logs go to stderr
     zsys_set_logstream (stderr);
     long instances = 1;
-    int rc = 0;
-    for (int index = 1; index < argc && rc == 0; index++) {
-        const char *arg = argv [index];
-        const char *value = index + 1 < argc ? argv [index + 1] : NULL;
-        if (streq (arg, "--help") || streq (arg, "-h")) {
-            s_usage (self, stdout);
-            shoal_service_destroy (self_p);
-            return 0;
+    shoal_node_t *node = shoal_node_new (s_cluster_flag (argc, argv));
+    int rc = node ? s_parse (self, node, argc, argv, &instances) : 2;
+    if (rc == 0) {
+        if (shoal_node_start (node)) {
+            fprintf (stderr, "error: cannot join the cluster (see the log above)\n");
+            rc = 1;
         }
-        else if (value && streq (arg, "--bind"))
-            shoal_service_bind (self, argv [++index]);
-        else if (value && streq (arg, "--instances")) {
-            char *end;
-            instances = strtol (argv [++index], &end, 10);
-            if (*end || instances < 1 || instances > 1024) {
-                fprintf (stderr, "error: --instances takes 1..1024\n");
-                rc = 2;
-            }
-        }
-        else if (value && (streq (arg, "--cluster") || streq (arg, "--seed")))
-            index++;        //  taken now, used once discovery exists
         else {
-            fprintf (stderr, "error: unknown or incomplete option '%s'\n", arg);
-            s_usage (self, stderr);
-            rc = 2;
+            zsys_info ("shoal: %s: node %s of cluster '%s', gossip at %s", self->name,
+                       shoal_node_id (node), shoal_node_cluster (node),
+                       shoal_node_endpoint (node));
+            shoal_service_set_node (self, node);
+            if (shoal_service_start (self, (size_t) instances) == 0) {
+                //  The program's own output, not logging: scripts read it
+                for (size_t index = 0; index < self->size; index++)
+                    fprintf (stdout, "%s\n", self->instances [index].slot.endpoint);
+                fflush (stdout);
+                shoal_service_run (self, (size_t) instances);
+            }
+            else
+                rc = 1;
         }
     }
-    if (rc == 0 && shoal_service_start (self, (size_t) instances) == 0) {
-        //  The program's own output, not logging: scripts read the endpoints
-        for (size_t index = 0; index < self->size; index++)
-            fprintf (stdout, "%s\n", self->instances [index].slot.endpoint);
-        fflush (stdout);
-        shoal_service_run (self, (size_t) instances);
-    }
-    else if (rc == 0)
-        rc = 1;
     shoal_service_destroy (self_p);
-    return rc;
+    shoal_node_destroy (&node);
+    return rc < 0 ? 0 : rc;
 }
 
 //  --------------------------------------------------------------------------
