@@ -33,6 +33,9 @@ struct _shoal_instance_t {
     uint64_t malformed;
     uint64_t dropped;               //  replies to callers that went away
     uint64_t errors_by_status [SHOAL_STATUS_MAX + 1];
+    uint64_t waiting_max;           //  most requests found waiting at one look
+    shoal_stats_t *stats;           //  per method
+    int64_t started;                //  zclock_mono
 };
 
 //  --------------------------------------------------------------------------
@@ -48,18 +51,112 @@ s_builtin_ping (shoal_request_t *request, void *state)
 }
 
 static void
+s_pack_string (msgpack_packer *packer, const char *string)
+{
+    size_t size = strlen (string);
+    msgpack_pack_str (packer, size);
+    msgpack_pack_str_body (packer, string, size);
+}
+
+static void
 s_builtin_stats (shoal_request_t *request, void *state)
 {
     shoal_instance_t *self = (shoal_instance_t *) state;
-    shoal_request_reply (request, "{s:I, s:I, s:I, s:I}", "calls", (int64_t) self->calls,
-                         "errors", (int64_t) self->errors, "malformed",
-                         (int64_t) self->malformed, "dropped", (int64_t) self->dropped);
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, 7);
+    s_pack_string (&packer, "calls");
+    msgpack_pack_uint64 (&packer, self->calls);
+    s_pack_string (&packer, "errors");
+    msgpack_pack_uint64 (&packer, self->errors);
+    s_pack_string (&packer, "malformed");
+    msgpack_pack_uint64 (&packer, self->malformed);
+    s_pack_string (&packer, "dropped");
+    msgpack_pack_uint64 (&packer, self->dropped);
+    s_pack_string (&packer, "waiting_max");
+    msgpack_pack_uint64 (&packer, self->waiting_max);
+    s_pack_string (&packer, "errors_by_code");
+    size_t codes = 0;
+    for (int status = 1; status <= SHOAL_STATUS_MAX; status++)
+        codes += self->errors_by_status [status] > 0;
+    msgpack_pack_map (&packer, codes);
+    for (int status = 1; status <= SHOAL_STATUS_MAX; status++)
+        if (self->errors_by_status [status]) {
+            s_pack_string (&packer, shoal_status_name (status));
+            msgpack_pack_uint64 (&packer, self->errors_by_status [status]);
+        }
+    s_pack_string (&packer, "methods");
+    shoal_stats_pack (self->stats, &packer);
+    shoal_request_reply_raw (request, buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
 }
+
+static void
+s_builtin_health (shoal_request_t *request, void *state)
+{
+    shoal_instance_t *self = (shoal_instance_t *) state;
+    shoal_request_reply (request, "{s:s, s:s, s:s, s:I}", "status",
+                         atomic_load (&self->slot->draining) ? "DRAINING" : "SERVING",
+                         "instance", self->slot->id, "node", shoal_instance_node (self),
+                         "uptime_ms",
+                         zclock_mono () - self->started);
+}
+
+static void s_builtin_describe (shoal_request_t *request, void *state);
 
 static shoal_method_t s_builtins [] = {
     { "$ping", s_builtin_ping, SHOAL_IDEMPOTENT, "Answers at once: is the instance alive?" },
-    { "$stats", s_builtin_stats, SHOAL_IDEMPOTENT, "Counters of calls and errors" },
+    { "$health", s_builtin_health, SHOAL_IDEMPOTENT, "SERVING or DRAINING, and uptime" },
+    { "$describe", s_builtin_describe, SHOAL_IDEMPOTENT,
+      "The service, its version and methods, with their docs" },
+    { "$stats", s_builtin_stats, SHOAL_IDEMPOTENT,
+      "Calls, errors by code, latency percentiles per method" },
 };
+
+static void
+s_pack_method (msgpack_packer *packer, shoal_method_t *method)
+{
+    msgpack_pack_map (packer, 3);
+    s_pack_string (packer, "name");
+    s_pack_string (packer, method->name);
+    s_pack_string (packer, "idempotent");
+    if (method->flags & SHOAL_IDEMPOTENT)
+        msgpack_pack_true (packer);
+    else
+        msgpack_pack_false (packer);
+    s_pack_string (packer, "doc");
+    s_pack_string (packer, method->doc ? method->doc : "");
+}
+
+static void
+s_builtin_describe (shoal_request_t *request, void *state)
+{
+    shoal_instance_t *self = (shoal_instance_t *) state;
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, 4);
+    s_pack_string (&packer, "service");
+    s_pack_string (&packer, shoal_service_name (self->service));
+    s_pack_string (&packer, "version");
+    s_pack_string (&packer, shoal_service_version (self->service));
+    s_pack_string (&packer, "instance");
+    s_pack_string (&packer, self->slot->id);
+    s_pack_string (&packer, "methods");
+    size_t builtins = sizeof (s_builtins) / sizeof (s_builtins [0]);
+    msgpack_pack_array (&packer, zhashx_size (self->slot->methods) + builtins);
+    //  The instance's own table: only this thread iterates it
+    for (shoal_method_t *method = (shoal_method_t *) zhashx_first (self->slot->methods);
+         method; method = (shoal_method_t *) zhashx_next (self->slot->methods))
+        s_pack_method (&packer, method);
+    for (size_t index = 0; index < builtins; index++)
+        s_pack_method (&packer, &s_builtins [index]);
+    shoal_request_reply_raw (request, buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
+}
 
 //  The method named NAME, built-in or the service's, or NULL
 static shoal_method_t *
@@ -80,8 +177,9 @@ s_handler_state (shoal_instance_t *self, shoal_method_t *method)
     return *method->name == '$' ? self : self->state;
 }
 
-//  Runs a handler, keeping the figures the node announces: whether the
-//  instance is busy, and a moving average of the time to answer
+//  Runs a handler, keeping the figures the node announces (whether the
+//  instance is busy, a moving average of the time to answer) and those of
+//  $stats
 static void
 s_run_handler (shoal_instance_t *self, shoal_method_t *method, shoal_request_t *request)
 {
@@ -94,6 +192,7 @@ s_run_handler (shoal_instance_t *self, shoal_method_t *method, shoal_request_t *
                            memory_order_relaxed);
     atomic_fetch_add_explicit (&self->slot->calls, 1, memory_order_relaxed);
     atomic_store_explicit (&self->slot->busy, 0, memory_order_relaxed);
+    shoal_stats_record (self->stats, method->name, shoal_request_status (request), took);
 }
 
 //  Logs the first refusals and then every power of two, so a flood of bad
@@ -284,6 +383,8 @@ s_instance_new (zsock_t *pipe, shoal_instance_slot_t *slot)
     zuuid_destroy (&uuid);
     msgpack_zone_init (&self->zone, 2048);
     msgpack_sbuffer_init (&self->reply_header);
+    self->stats = shoal_stats_new ();
+    self->started = zclock_mono ();
     self->request = shoal_request_new (self);
     snprintf (slot->inproc, sizeof (slot->inproc), "inproc://shoal/%s/%s",
               shoal_service_name (self->service), slot->id);
@@ -309,6 +410,7 @@ s_instance_destroy (shoal_instance_t **self_p)
         shoal_service_state_destroy (self->service, self->state);
     shoal_client_destroy (&self->client);
     shoal_request_destroy (&self->request);
+    shoal_stats_destroy (&self->stats);
     zsock_destroy (&self->router);
     msgpack_sbuffer_destroy (&self->reply_header);
     msgpack_zone_destroy (&self->zone);
@@ -351,9 +453,13 @@ shoal_instance_actor (zsock_t *pipe, void *args)
         //  stops only when told, so that it can finish what it has
         if (zmq_poll (items, 2, -1) == -1 && errno != EINTR)
             break;
-        if (items [1].revents & ZMQ_POLLIN)
-            for (int count = 0; count < SHOAL_INSTANCE_BATCH && s_serve_one (self); count++)
-                ;
+        if (items [1].revents & ZMQ_POLLIN) {
+            uint64_t count = 0;
+            while (count < SHOAL_INSTANCE_BATCH && s_serve_one (self))
+                count++;
+            if (count > self->waiting_max)
+                self->waiting_max = count;
+        }
         if (items [0].revents & ZMQ_POLLIN) {
             char *command = zstr_recv (pipe);
             if (!command || streq (command, "$TERM"))
@@ -379,7 +485,8 @@ shoal_instance_id (shoal_instance_t *self)
 const char *
 shoal_instance_node (shoal_instance_t *self)
 {
-    return shoal_service_node (self->service);
+    return self->slot->node ? shoal_node_id (self->slot->node)
+                            : shoal_service_node (self->service);
 }
 
 int
@@ -462,7 +569,7 @@ shoal_instance_call_self (shoal_instance_t *self, const char *service,
     shoal_request_t *request = shoal_request_new (self);
     shoal_request_reset (request, &header, body, size);
     self->self_depth++;
-    method->handler (request, s_handler_state (self, method));
+    s_run_handler (self, method, request);
     self->self_depth--;
     size_t reply_size;
     const void *reply = shoal_request_reply_body (request, &reply_size);

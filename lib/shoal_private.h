@@ -15,6 +15,7 @@
 #include "shoal_rendezvous.h"
 #include "shoal_membership.h"
 #include "shoal_balancer.h"
+#include "shoal_stats.h"
 
 //  shoal_call: the client's side of a call (lib/shoal_call.c)
 shoal_call_t *

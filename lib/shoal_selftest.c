@@ -21,6 +21,7 @@ static const s_test_t s_tests [] = {
     { "shoal_reader", shoal_reader_test },
     { "shoal_registry", shoal_registry_test },
     { "shoal_rendezvous", shoal_rendezvous_test },
+    { "shoal_stats", shoal_stats_test },
     { "shoal_balancer", shoal_balancer_test },
     { "shoal_client", shoal_client_test },
     { "shoal_instance", shoal_instance_test },

@@ -237,6 +237,13 @@ int
 main (void)
 {
     signal (SIGPIPE, SIG_IGN);
+    //  The echo processes join a cluster: give them a rendezvous folder of
+    //  their own, so they meet nobody else's nodes and leave nothing behind
+    char runtime [] = "/tmp/shoal-test-processes-XXXXXX";
+    if (!mkdtemp (runtime))
+        tap_bail ("cannot make a temporary folder");
+    setenv ("SHOAL_RUNTIME_DIR", runtime, 1);
+    setenv ("SHOAL_CLUSTER", "test-processes", 1);
     s_process_t processes [PROCESSES] = { { 0 } };
     for (int index = 0; index < PROCESSES; index++)
         if (!s_process_start (&processes [index], INSTANCES)) {
@@ -253,5 +260,9 @@ main (void)
     shoal_client_destroy (&client);
     for (int index = 0; index < PROCESSES; index++)
         s_process_reap (&processes [index]);
+    char *command = zsys_sprintf ("rm -rf '%s'", runtime);
+    if (system (command) != 0)
+        tap_diag ("could not remove %s", runtime);
+    free (command);
     return tap_exit_status ();
 }
