@@ -51,14 +51,6 @@ s_builtin_ping (shoal_request_t *request, void *state)
 }
 
 static void
-s_pack_string (msgpack_packer *packer, const char *string)
-{
-    size_t size = strlen (string);
-    msgpack_pack_str (packer, size);
-    msgpack_pack_str_body (packer, string, size);
-}
-
-static void
 s_builtin_stats (shoal_request_t *request, void *state)
 {
     shoal_instance_t *self = (shoal_instance_t *) state;
@@ -67,27 +59,27 @@ s_builtin_stats (shoal_request_t *request, void *state)
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
     msgpack_pack_map (&packer, 7);
-    s_pack_string (&packer, "calls");
+    shoal_wire_pack_string (&packer, "calls");
     msgpack_pack_uint64 (&packer, self->calls);
-    s_pack_string (&packer, "errors");
+    shoal_wire_pack_string (&packer, "errors");
     msgpack_pack_uint64 (&packer, self->errors);
-    s_pack_string (&packer, "malformed");
+    shoal_wire_pack_string (&packer, "malformed");
     msgpack_pack_uint64 (&packer, self->malformed);
-    s_pack_string (&packer, "dropped");
+    shoal_wire_pack_string (&packer, "dropped");
     msgpack_pack_uint64 (&packer, self->dropped);
-    s_pack_string (&packer, "waiting_max");
+    shoal_wire_pack_string (&packer, "waiting_max");
     msgpack_pack_uint64 (&packer, self->waiting_max);
-    s_pack_string (&packer, "errors_by_code");
+    shoal_wire_pack_string (&packer, "errors_by_code");
     size_t codes = 0;
     for (int status = 1; status <= SHOAL_STATUS_MAX; status++)
         codes += self->errors_by_status [status] > 0;
     msgpack_pack_map (&packer, codes);
     for (int status = 1; status <= SHOAL_STATUS_MAX; status++)
         if (self->errors_by_status [status]) {
-            s_pack_string (&packer, shoal_status_name (status));
+            shoal_wire_pack_string (&packer, shoal_status_name (status));
             msgpack_pack_uint64 (&packer, self->errors_by_status [status]);
         }
-    s_pack_string (&packer, "methods");
+    shoal_wire_pack_string (&packer, "methods");
     shoal_stats_pack (self->stats, &packer);
     shoal_request_reply_raw (request, buffer.data, buffer.size);
     msgpack_sbuffer_destroy (&buffer);
@@ -119,15 +111,15 @@ static void
 s_pack_method (msgpack_packer *packer, shoal_method_t *method)
 {
     msgpack_pack_map (packer, 3);
-    s_pack_string (packer, "name");
-    s_pack_string (packer, method->name);
-    s_pack_string (packer, "idempotent");
+    shoal_wire_pack_string (packer, "name");
+    shoal_wire_pack_string (packer, method->name);
+    shoal_wire_pack_string (packer, "idempotent");
     if (method->flags & SHOAL_IDEMPOTENT)
         msgpack_pack_true (packer);
     else
         msgpack_pack_false (packer);
-    s_pack_string (packer, "doc");
-    s_pack_string (packer, method->doc ? method->doc : "");
+    shoal_wire_pack_string (packer, "doc");
+    shoal_wire_pack_string (packer, method->doc ? method->doc : "");
 }
 
 static void
@@ -139,13 +131,13 @@ s_builtin_describe (shoal_request_t *request, void *state)
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
     msgpack_pack_map (&packer, 4);
-    s_pack_string (&packer, "service");
-    s_pack_string (&packer, shoal_service_name (self->service));
-    s_pack_string (&packer, "version");
-    s_pack_string (&packer, shoal_service_version (self->service));
-    s_pack_string (&packer, "instance");
-    s_pack_string (&packer, self->slot->id);
-    s_pack_string (&packer, "methods");
+    shoal_wire_pack_string (&packer, "service");
+    shoal_wire_pack_string (&packer, shoal_service_name (self->service));
+    shoal_wire_pack_string (&packer, "version");
+    shoal_wire_pack_string (&packer, shoal_service_version (self->service));
+    shoal_wire_pack_string (&packer, "instance");
+    shoal_wire_pack_string (&packer, self->slot->id);
+    shoal_wire_pack_string (&packer, "methods");
     size_t builtins = sizeof (s_builtins) / sizeof (s_builtins [0]);
     msgpack_pack_array (&packer, zhashx_size (self->slot->methods) + builtins);
     //  The instance's own table: only this thread iterates it

@@ -48,23 +48,15 @@ s_peer_destroy (void **item)
 }
 
 static void
-s_pack_string (msgpack_packer *packer, const char *string)
-{
-    size_t size = strlen (string);
-    msgpack_pack_str (packer, size);
-    msgpack_pack_str_body (packer, string, size);
-}
-
-static void
 s_pack_preamble (s_membership_t *self, msgpack_packer *packer, size_t fields,
                  const char *kind)
 {
     msgpack_pack_array (packer, fields);
-    s_pack_string (packer, SHOAL_GOSSIP_SIGNATURE);
+    shoal_wire_pack_string (packer, SHOAL_GOSSIP_SIGNATURE);
     msgpack_pack_uint8 (packer, SHOAL_PROTOCOL_VERSION);
-    s_pack_string (packer, kind);
-    s_pack_string (packer, self->config->cluster);
-    s_pack_string (packer, self->config->id);
+    shoal_wire_pack_string (packer, kind);
+    shoal_wire_pack_string (packer, self->config->cluster);
+    shoal_wire_pack_string (packer, self->config->id);
     msgpack_pack_uint64 (packer, self->incarnation);
 }
 
@@ -76,22 +68,22 @@ s_make_state (s_membership_t *self)
     msgpack_packer packer;
     msgpack_packer_init (&packer, &self->state, msgpack_sbuffer_write);
     s_pack_preamble (self, &packer, 10, "STATE");
-    s_pack_string (&packer, self->config->endpoint);
+    shoal_wire_pack_string (&packer, self->config->endpoint);
     msgpack_pack_array (&packer, zlistx_size (self->locals));
     shoal_instance_slot_t *slot;
     for (slot = (shoal_instance_slot_t *) zlistx_first (self->locals); slot;
          slot = (shoal_instance_slot_t *) zlistx_next (self->locals)) {
         msgpack_pack_array (&packer, 9);
-        s_pack_string (&packer, shoal_service_name (slot->service));
-        s_pack_string (&packer, shoal_service_version (slot->service));
-        s_pack_string (&packer, slot->id);
-        s_pack_string (&packer, slot->endpoint);
+        shoal_wire_pack_string (&packer, shoal_service_name (slot->service));
+        shoal_wire_pack_string (&packer, shoal_service_version (slot->service));
+        shoal_wire_pack_string (&packer, slot->id);
+        shoal_wire_pack_string (&packer, slot->endpoint);
         msgpack_pack_uint8 (&packer, atomic_load (&slot->draining) ? SHOAL_INSTANCE_DRAINING
                                                                    : SHOAL_INSTANCE_UP);
         msgpack_pack_uint32 (&packer, (uint32_t) atomic_load (&slot->busy));
         msgpack_pack_uint32 (&packer, atomic_load (&slot->latency_us));
         msgpack_pack_uint64 (&packer, atomic_load (&slot->calls));
-        s_pack_string (&packer, slot->inproc);
+        shoal_wire_pack_string (&packer, slot->inproc);
     }
     //  Idempotent methods per service: every instance of a service has the
     //  same, so the first instance of each speaks for it
@@ -103,11 +95,11 @@ s_make_state (s_membership_t *self)
     msgpack_pack_map (&packer, zhashx_size (services));
     for (slot = (shoal_instance_slot_t *) zhashx_first (services); slot;
          slot = (shoal_instance_slot_t *) zhashx_next (services)) {
-        s_pack_string (&packer, shoal_service_name (slot->service));
+        shoal_wire_pack_string (&packer, shoal_service_name (slot->service));
         msgpack_pack_array (&packer, zlistx_size (slot->idempotent));
         for (char *name = (char *) zlistx_first (slot->idempotent); name;
              name = (char *) zlistx_next (slot->idempotent))
-            s_pack_string (&packer, name);
+            shoal_wire_pack_string (&packer, name);
     }
     zhashx_destroy (&services);
     //  The peers we hear from, so that whoever knows one of us knows all
@@ -116,7 +108,7 @@ s_make_state (s_membership_t *self)
     msgpack_pack_array (&packer, zlistx_size (endpoints));
     for (char *endpoint = (char *) zlistx_first (endpoints); endpoint;
          endpoint = (char *) zlistx_next (endpoints))
-        s_pack_string (&packer, endpoint);
+        shoal_wire_pack_string (&packer, endpoint);
     zlistx_destroy (&endpoints);
 }
 

@@ -82,41 +82,33 @@ s_percentile (s_method_t *method, double fraction)
     return method->max;
 }
 
-static void
-s_pack_key (msgpack_packer *packer, const char *key)
-{
-    size_t size = strlen (key);
-    msgpack_pack_str (packer, size);
-    msgpack_pack_str_body (packer, key, size);
-}
-
 void
 shoal_stats_pack (shoal_stats_t *self, msgpack_packer *packer)
 {
     msgpack_pack_map (packer, zhashx_size (self->methods));
     for (s_method_t *method = (s_method_t *) zhashx_first (self->methods); method;
          method = (s_method_t *) zhashx_next (self->methods)) {
-        s_pack_key (packer, method->name);
+        shoal_wire_pack_string (packer, method->name);
         msgpack_pack_map (packer, 6);
-        s_pack_key (packer, "calls");
+        shoal_wire_pack_string (packer, "calls");
         msgpack_pack_uint64 (packer, method->calls);
         size_t codes = 0;
         for (int status = 1; status <= SHOAL_STATUS_MAX; status++)
             codes += method->errors [status] > 0;
-        s_pack_key (packer, "errors");
+        shoal_wire_pack_string (packer, "errors");
         msgpack_pack_map (packer, codes);
         for (int status = 1; status <= SHOAL_STATUS_MAX; status++)
             if (method->errors [status]) {
-                s_pack_key (packer, shoal_status_name (status));
+                shoal_wire_pack_string (packer, shoal_status_name (status));
                 msgpack_pack_uint64 (packer, method->errors [status]);
             }
-        s_pack_key (packer, "p50_us");
+        shoal_wire_pack_string (packer, "p50_us");
         msgpack_pack_uint64 (packer, s_percentile (method, 0.50));
-        s_pack_key (packer, "p90_us");
+        shoal_wire_pack_string (packer, "p90_us");
         msgpack_pack_uint64 (packer, s_percentile (method, 0.90));
-        s_pack_key (packer, "p99_us");
+        shoal_wire_pack_string (packer, "p99_us");
         msgpack_pack_uint64 (packer, s_percentile (method, 0.99));
-        s_pack_key (packer, "max_us");
+        shoal_wire_pack_string (packer, "max_us");
         msgpack_pack_uint64 (packer, method->max);
     }
 }

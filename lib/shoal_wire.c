@@ -8,8 +8,8 @@
     so a steady stream of requests costs no allocation here.                 */
 #include "shoal_private.h"
 
-static void
-s_pack_string (msgpack_packer *packer, const char *string)
+void
+shoal_wire_pack_string (msgpack_packer *packer, const char *string)
 {
     size_t size = strlen (string);
     msgpack_pack_str (packer, size);
@@ -20,9 +20,9 @@ static void
 s_pack_preamble (msgpack_packer *packer, size_t fields, const char *kind)
 {
     msgpack_pack_array (packer, fields);
-    s_pack_string (packer, SHOAL_WIRE_SIGNATURE);
+    shoal_wire_pack_string (packer, SHOAL_WIRE_SIGNATURE);
     msgpack_pack_uint8 (packer, SHOAL_PROTOCOL_VERSION);
-    s_pack_string (packer, kind);
+    shoal_wire_pack_string (packer, kind);
 }
 
 void
@@ -34,8 +34,8 @@ shoal_wire_encode_request (msgpack_sbuffer *out, uint64_t id, const char *servic
     msgpack_packer_init (&packer, out, msgpack_sbuffer_write);
     s_pack_preamble (&packer, 8, "REQ");
     msgpack_pack_uint64 (&packer, id);
-    s_pack_string (&packer, service);
-    s_pack_string (&packer, method);
+    shoal_wire_pack_string (&packer, service);
+    shoal_wire_pack_string (&packer, method);
     msgpack_pack_uint32 (&packer, timeout_ms);
     if (meta && meta_size)
         msgpack_sbuffer_write (out, (const char *) meta, meta_size);

@@ -58,6 +58,10 @@ shoal_status_t
     shoal_wire_decode (const void *data, size_t size, msgpack_zone *zone,
                        shoal_wire_header_t *header, char *error, size_t error_size);
 
+//  Packs STRING as a msgpack str (the one helper every packer here uses).
+void
+    shoal_wire_pack_string (msgpack_packer *packer, const char *string);
+
 //  True if NAME/SIZE is a valid service or method name: 1..SHOAL_MAX_NAME
 //  bytes of [A-Za-z0-9._-], with a leading '$' allowed for built-ins.
 bool
