@@ -34,7 +34,8 @@ SHOAL_EXPORT void
     shoal_node_destroy (shoal_node_t **self_p);
 
 //  Adds a seed: the gossip endpoint of a node to join through, e.g.
-//  "tcp://10.0.0.5:7400". Before start.
+//  "tcp://10.0.0.5:7400". Before start. Seeds added here replace those of
+//  SHOAL_SEEDS (flags win over the environment).
 SHOAL_EXPORT void
     shoal_node_add_seed (shoal_node_t *self, const char *endpoint);
 

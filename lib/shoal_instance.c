@@ -584,7 +584,7 @@ shoal_instance_test (bool verbose)
     shoal_instance_slot_t slot = { 0 };
     shoal_service_prepare_slot (service, &slot);
     snprintf (slot.endpoint, sizeof (slot.endpoint), "inproc://shoal-instance-test");
-    zactor_t *actor = zactor_new (shoal_instance_actor, &slot);
+    shoal_actor_t *actor = shoal_actor_new (shoal_instance_actor, &slot);
     assert (slot.error [0] == 0);
     assert (streq (slot.endpoint, "inproc://shoal-instance-test"));
     assert (strlen (slot.id) == 12);
@@ -594,16 +594,16 @@ shoal_instance_test (bool verbose)
     assert (shoal_call_status (call) == SHOAL_OK);
     shoal_call_destroy (&call);
     shoal_client_destroy (&client);
-    zactor_destroy (&actor);
+    shoal_actor_destroy (&actor);
     shoal_service_release_slot (&slot);
 
     //  A bind that fails is reported, and the actor ends by itself
     shoal_instance_slot_t bad = { 0 };
     shoal_service_prepare_slot (service, &bad);
     snprintf (bad.endpoint, sizeof (bad.endpoint), "nonsense://endpoint");
-    actor = zactor_new (shoal_instance_actor, &bad);
+    actor = shoal_actor_new (shoal_instance_actor, &bad);
     assert (bad.error [0] != 0);
-    zactor_destroy (&actor);
+    shoal_actor_destroy (&actor);
     shoal_service_release_slot (&bad);
     shoal_service_destroy (&service);
     if (verbose)

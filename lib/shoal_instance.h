@@ -8,7 +8,7 @@
 typedef struct _shoal_instance_t shoal_instance_t;
 
 //  What a starting instance is given, and what it reports back before it
-//  signals that it is ready (the parent reads it after zactor_new returns).
+//  signals that it is ready (the parent reads it after shoal_actor_new returns).
 typedef struct {
     shoal_service_t *service;   //  read-only while instances run
     zhashx_t *methods;          //  the instance's own method table (see below)
@@ -28,7 +28,7 @@ typedef struct {
 //  Each instance gets its own method table: a zhashx lookup writes into the
 //  table (a cached index), so instances must not share one.
 
-//  The actor: zactor_new (shoal_instance_actor, slot). Ends on $TERM after
+//  The actor: shoal_actor_new (shoal_instance_actor, slot). Ends on $TERM after
 //  answering every request it has already received.
 void
     shoal_instance_actor (zsock_t *pipe, void *slot);

@@ -16,6 +16,7 @@
 
 typedef struct {
     zsock_t *dealer;
+    bool greeted;               //  our first STATE went out
     int64_t made;               //  when we introduced ourselves
     int64_t heard;              //  last STATE from the node there; 0 = never
     bool seed;                  //  kept however long it is silent
@@ -36,7 +37,11 @@ typedef struct {
     msgpack_zone zone;
     int64_t next_beat;
     bool changed;               //  the view must be published again
+    size_t ungreeted;           //  peers whose first STATE is still to go
 } s_membership_t;
+
+//  How often a node retries a first STATE while a new peer connects
+#define SHOAL_GREET_RETRY 5
 
 static void
 s_peer_destroy (void **item)
@@ -112,11 +117,13 @@ s_make_state (s_membership_t *self)
     zlistx_destroy (&endpoints);
 }
 
-//  Sends a message to one peer; a peer that cannot take it now loses it
-static void
+//  Sends a message to one peer; a peer that cannot take it now loses it.
+//  Returns true if it went.
+static bool
 s_send_to (s_peer_t *peer, msgpack_sbuffer *message)
 {
-    zmq_send (zsock_resolve (peer->dealer), message->data, message->size, ZMQ_DONTWAIT);
+    return zmq_send (zsock_resolve (peer->dealer), message->data, message->size,
+                     ZMQ_DONTWAIT) != -1;
 }
 
 static void
@@ -153,14 +160,24 @@ s_introduce (s_membership_t *self, const char *endpoint, bool seed)
     peer->made = zclock_mono ();
     peer->seed = seed;
     zhashx_insert (self->peers, endpoint, peer);
-    s_make_state (self);
-    //  Not connected yet: ZMQ_IMMEDIATE refuses until it is, so this first
-    //  STATE waits in a short poll rather than being lost
-    zmq_pollitem_t item = { zsock_resolve (dealer), 0, ZMQ_POLLOUT, 0 };
-    if (zmq_poll (&item, 1, 20) == 1)
-        s_send_to (peer, &self->state);
+    //  Not connected yet, ZMQ_IMMEDIATE refuses until it is: the loop tries
+    //  again every few ms (s_greet), rather than block here or wait a beat
+    self->ungreeted++;
     self->changed = true;
     return peer;
+}
+
+//  Sends our first STATE to the new peers that can take it now
+static void
+s_greet (s_membership_t *self)
+{
+    s_make_state (self);
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer && self->ungreeted;
+         peer = (s_peer_t *) zhashx_next (self->peers))
+        if (!peer->greeted && s_send_to (peer, &self->state)) {
+            peer->greeted = true;
+            self->ungreeted--;
+        }
 }
 
 static void
@@ -169,7 +186,10 @@ s_send_state_to_all (s_membership_t *self)
     s_make_state (self);
     for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
          peer = (s_peer_t *) zhashx_next (self->peers))
-        s_send_to (peer, &self->state);
+        if (s_send_to (peer, &self->state) && !peer->greeted) {
+            peer->greeted = true;
+            self->ungreeted--;
+        }
 }
 
 //  Applies our own state to our own registry, as any peer's
@@ -245,8 +265,10 @@ s_receive (s_membership_t *self, const void *data, size_t size)
         return;
     }
     char endpoint [256];
+    //  Its endpoint must be of our own transport: we will connect to it
     if (!s_text_is (&field [2], "STATE") || root.via.array.size != 10
         || !s_copy_text (&field [6], endpoint, sizeof (endpoint))
+        || strncmp (endpoint, self->config->endpoint, 6) != 0
         || field [9].type != MSGPACK_OBJECT_ARRAY) {
         s_refuse (self, "malformed STATE");
         return;
@@ -268,7 +290,10 @@ s_receive (s_membership_t *self, const void *data, size_t size)
     if (peer) {
         if (!known || peer->heard == 0) {
             s_make_state (self);
-            s_send_to (peer, &self->state);
+            if (s_send_to (peer, &self->state) && !peer->greeted) {
+                peer->greeted = true;
+                self->ungreeted--;
+            }
         }
         peer->heard = zclock_mono ();
     }
@@ -385,8 +410,12 @@ s_beat (s_membership_t *self)
         if (!peer->seed && now - (peer->heard ? peer->heard : peer->made) > SHOAL_GOSSIP_FORGET)
             zlistx_add_end (forgotten, (void *) zhashx_cursor (self->peers));
     for (char *endpoint = (char *) zlistx_first (forgotten); endpoint;
-         endpoint = (char *) zlistx_next (forgotten))
+         endpoint = (char *) zlistx_next (forgotten)) {
+        s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, endpoint);
+        if (!peer->greeted)
+            self->ungreeted--;
         zhashx_delete (self->peers, endpoint);
+    }
     zlistx_destroy (&forgotten);
     s_send_state_to_all (self);
     self->next_beat = now + self->config->beat;
@@ -482,8 +511,8 @@ s_start (s_membership_t *self)
     if (!self->rendezvous)
         zsys_warning ("shoal: node %s: no same-host discovery: %s", config->id, error);
     s_refresh_self (self);
-    for (char *seed = (char *) zlistx_first (config->seeds); seed;
-         seed = (char *) zlistx_next (config->seeds))
+    zlistx_t *seeds = zlistx_size (config->seeds) ? config->seeds : config->env_seeds;
+    for (char *seed = (char *) zlistx_first (seeds); seed; seed = (char *) zlistx_next (seeds))
         s_introduce (self, seed, true);
     s_scan_rendezvous (self);
     s_publish (self);
@@ -514,9 +543,13 @@ shoal_membership_actor (zsock_t *pipe, void *node)
             { self->beacon ? zsock_resolve (self->beacon) : NULL, 0, ZMQ_POLLIN, 0 },
         };
         int64_t wait = self->next_beat - zclock_mono ();
+        if (self->ungreeted && wait > SHOAL_GREET_RETRY)
+            wait = SHOAL_GREET_RETRY;
         if (zmq_poll (items, self->beacon ? 3 : 2, wait > 0 ? (long) wait : 0) == -1
             && errno != EINTR)
             break;
+        if (self->ungreeted)
+            s_greet (self);
         //  Messages first: a node that was frozen must hear its peers again
         //  before it judges their silence
         if (items [1].revents & ZMQ_POLLIN)

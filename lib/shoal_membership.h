@@ -8,7 +8,7 @@
 #define SHOAL_GOSSIP_MAX_MESSAGE (256 * 1024)
 #define SHOAL_GOSSIP_FORGET 30000       //  ms before a silent peer's socket is closed
 
-//  zactor_new (shoal_membership_actor, node). Commands on the pipe, each
+//  shoal_actor_new (shoal_membership_actor, node). Commands on the pipe, each
 //  answered with a signal (0 = done):
 //      "ADD" slot      announce a local instance (shoal_instance_slot_t *)
 //      "DRAIN" slot    announce it draining
@@ -24,7 +24,8 @@ typedef struct {
     int port;
     char *interface;
     char *rendezvous;
-    zlistx_t *seeds;
+    zlistx_t *seeds;            //  given by the program: they win
+    zlistx_t *env_seeds;        //  from SHOAL_SEEDS, used when there are none
     int beat;
     int expiry;
     char endpoint [256];        //  out: the bound gossip endpoint

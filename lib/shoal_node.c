@@ -8,7 +8,7 @@
 
 struct _shoal_node_t {
     shoal_node_config_t config;
-    zactor_t *actor;
+    shoal_actor_t *actor;
     pthread_mutex_t lock;
     pthread_cond_t published;
     shoal_view_t *view;                 //  the latest, under lock
@@ -25,14 +25,14 @@ s_valid_cluster (const char *cluster)
         && *cluster != '$';
 }
 
-//  Adds the endpoints in TEXT, separated by commas or spaces
+//  Adds the endpoints in TEXT, separated by commas or spaces, to SEEDS
 static void
-s_add_seeds (shoal_node_t *self, const char *text)
+s_add_seeds (zlistx_t *seeds, const char *text)
 {
     char *copy = strdup (text);
     char *state = NULL;
     for (char *seed = strtok_r (copy, ", \t", &state); seed; seed = strtok_r (NULL, ", \t", &state))
-        shoal_node_add_seed (self, seed);
+        zlistx_add_end (seeds, strdup (seed));
     free (copy);
 }
 
@@ -55,11 +55,13 @@ shoal_node_new (const char *cluster)
     zuuid_destroy (&uuid);
     self->config.seeds = zlistx_new ();
     zlistx_set_destructor (self->config.seeds, (zlistx_destructor_fn *) zstr_free);
+    self->config.env_seeds = zlistx_new ();
+    zlistx_set_destructor (self->config.env_seeds, (zlistx_destructor_fn *) zstr_free);
     self->config.beat = SHOAL_DEFAULT_BEAT;
     self->config.expiry = SHOAL_DEFAULT_EXPIRY;
     const char *seeds = getenv ("SHOAL_SEEDS");
     if (seeds)
-        s_add_seeds (self, seeds);
+        s_add_seeds (self->config.env_seeds, seeds);
     const char *interface = getenv ("SHOAL_INTERFACE");
     if (interface && *interface)
         shoal_node_set_interface (self, interface);
@@ -81,11 +83,12 @@ shoal_node_destroy (shoal_node_t **self_p)
     shoal_node_t *self = *self_p;
     if (!self)
         return;
-    zactor_destroy (&self->actor);
+    shoal_actor_destroy (&self->actor);
     shoal_view_destroy (&self->view);
     pthread_cond_destroy (&self->published);
     pthread_mutex_destroy (&self->lock);
     zlistx_destroy (&self->config.seeds);
+    zlistx_destroy (&self->config.env_seeds);
     free (self->config.cluster);
     free (self->config.host);
     free (self->config.interface);
@@ -139,10 +142,10 @@ shoal_node_start (shoal_node_t *self)
 {
     if (self->actor)
         return -1;
-    self->actor = zactor_new (shoal_membership_actor, self);
-    if (*self->config.error) {
+    self->actor = shoal_actor_new (shoal_membership_actor, self);
+    if (!self->actor || *self->config.error) {
         zsys_error ("shoal: node: %s", self->config.error);
-        zactor_destroy (&self->actor);
+        shoal_actor_destroy (&self->actor);
         return -1;
     }
     return 0;
@@ -299,8 +302,8 @@ shoal_node_announce (shoal_node_t *self, const char *command, shoal_instance_slo
 {
     if (!self->actor)
         return;
-    zsock_send (self->actor, "sp", command, slot);
-    zsock_wait (self->actor);
+    zsock_send (shoal_actor_sock (self->actor), "sp", command, slot);
+    zsock_wait (shoal_actor_sock (self->actor));
 }
 
 //  --------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <zmq.h>
 #include "shoal.h"
 
+#include "shoal_actor.h"
 #include "shoal_wire.h"
 #include "shoal_socket.h"
 #include "shoal_instance.h"

@@ -77,17 +77,43 @@ s_is_uint (const msgpack_object *object, uint64_t max)
     return object->type == MSGPACK_OBJECT_POSITIVE_INTEGER && object->via.u64 <= max;
 }
 
+//  Printable ASCII only: these strings end up in logs, tables and JSON
+static bool
+s_is_printable (const msgpack_object *object, size_t min, size_t max)
+{
+    if (!s_is_text (object, min, max))
+        return false;
+    for (uint32_t index = 0; index < object->via.str.size; index++)
+        if (object->via.str.ptr [index] < 0x21 || object->via.str.ptr [index] > 0x7e)
+            return false;
+    return true;
+}
+
+static bool
+s_is_endpoint (const msgpack_object *object, size_t min)
+{
+    if (!s_is_printable (object, min, SHOAL_REGISTRY_MAX_STRING))
+        return false;
+    if (object->via.str.size == 0)
+        return true;
+    const char *text = object->via.str.ptr;
+    size_t size = object->via.str.size;
+    return (size > 6 && memcmp (text, "tcp://", 6) == 0)
+        || (size > 6 && memcmp (text, "ipc://", 6) == 0)
+        || (size > 9 && memcmp (text, "inproc://", 9) == 0);
+}
+
 static bool
 s_valid_instance (const msgpack_object *record)
 {
     if (record->type != MSGPACK_OBJECT_ARRAY || record->via.array.size != 9)
         return false;
     const msgpack_object *field = record->via.array.ptr;
-    return s_is_name (&field [0]) && s_is_text (&field [1], 0, 64)
-        && s_is_text (&field [2], 1, 64) && s_is_text (&field [3], 1, SHOAL_REGISTRY_MAX_STRING)
+    return s_is_name (&field [0]) && s_is_printable (&field [1], 0, 64)
+        && s_is_name (&field [2]) && field [2].via.str.size <= 64 && s_is_endpoint (&field [3], 1)
         && s_is_uint (&field [4], SHOAL_INSTANCE_DRAINING) && s_is_uint (&field [5], UINT32_MAX)
         && s_is_uint (&field [6], UINT32_MAX) && s_is_uint (&field [7], UINT64_MAX)
-        && s_is_text (&field [8], 0, SHOAL_REGISTRY_MAX_STRING);
+        && s_is_endpoint (&field [8], 0);
 }
 
 static bool

@@ -4,7 +4,7 @@
 #include "shoal_private.h"
 
 typedef struct {
-    zactor_t *actor;
+    shoal_actor_t *actor;
     shoal_instance_slot_t slot;
 } s_instance_t;
 
@@ -207,8 +207,10 @@ shoal_service_start (shoal_service_t *self, size_t instances)
         shoal_service_prepare_slot (self, &instance->slot);
         s_instance_endpoint (self->endpoint, index, instance->slot.endpoint,
                              sizeof (instance->slot.endpoint));
-        instance->actor = zactor_new (shoal_instance_actor, &instance->slot);
+        instance->actor = shoal_actor_new (shoal_instance_actor, &instance->slot);
         self->size = index + 1;
+        if (!instance->actor && !*instance->slot.error)
+            snprintf (instance->slot.error, sizeof (instance->slot.error), "no thread");
         if (*instance->slot.error) {
             zsys_error ("shoal: %s: instance %zu: %s", self->name, index,
                         instance->slot.error);
@@ -260,9 +262,9 @@ shoal_service_stop (shoal_service_t *self)
     //  An instance that could not bind has ended already: nobody to tell.
     for (size_t index = 0; index < self->size; index++)
         if (*self->instances [index].slot.error == 0)
-            zstr_send (self->instances [index].actor, "$TERM");
+            zstr_send (shoal_actor_sock (self->instances [index].actor), "$TERM");
     for (size_t index = 0; index < self->size; index++) {
-        zactor_destroy (&self->instances [index].actor);
+        shoal_actor_destroy (&self->instances [index].actor);
         if (self->node && *self->instances [index].slot.error == 0)
             shoal_node_announce (self->node, "REMOVE", &self->instances [index].slot);
         shoal_service_release_slot (&self->instances [index].slot);

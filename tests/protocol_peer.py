@@ -13,15 +13,19 @@ sleeps to let things settle, every process started is killed and reaped, and
 everything is on loopback with ephemeral ports.
 
 Environment: top_builddir (where shoal-echo and shoal are built) and
-top_srcdir (where docs/ is), both defaulting to the repository root.
+top_srcdir (where docs/ is), both defaulting to the repository root. The
+shoal-echo started here joins a cluster of its own, in a rendezvous folder
+of its own that is removed at the end, so it never meets other tests' nodes.
 Run with Debian's /usr/bin/python3 (python3-zmq, python3-msgpack)."""
 
 import json
 import os
 import re
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -237,10 +241,19 @@ def as_client(endpoint, context):
                f"$ping names the service and instance ({reply})")
 
         status, message, reply = client.call("echo", "$stats", None, 2000)
+        counters = ("calls", "errors", "malformed", "dropped", "waiting_max")
         tap_ok(status == OK and isinstance(reply, dict)
-               and set(reply) == {"calls", "errors", "malformed", "dropped"}
-               and all(isinstance(v, int) for v in reply.values()),
-               f"$stats has its four counters ({reply})")
+               and all(isinstance(reply.get(name), int) for name in counters)
+               and isinstance(reply.get("errors_by_code"), dict)
+               and isinstance(reply.get("methods"), dict),
+               f"$stats has the documented shape ({reply})")
+
+        status, message, reply = client.call("echo", "$describe", None, 2000)
+        names = {m.get("name"): m.get("idempotent") for m in reply.get("methods", [])} \
+            if isinstance(reply, dict) else {}
+        tap_ok(status == OK and names.get("echo") is True and names.get("fail") is False
+               and "$stats" in names,
+               f"$describe lists the methods and which are idempotent ({names})")
 
         # The worked example, byte for byte, and the reply it shows
         frames = raw_call(raw, [bytes.fromhex(EXAMPLE_HEADER), bytes.fromhex(EXAMPLE_BODY)])
@@ -343,6 +356,11 @@ def as_service(context):
 
 
 def main():
+    runtime = tempfile.mkdtemp(prefix="shoal-protocol-")
+    os.environ["SHOAL_RUNTIME_DIR"] = runtime
+    os.environ["SHOAL_CLUSTER"] = f"protocol-{os.getpid()}"
+    for name in ("SHOAL_SEEDS", "SHOAL_INTERFACE", "SHOAL_HOST"):
+        os.environ.pop(name, None)
     context = zmq.Context()
     echo = None
     try:
@@ -363,6 +381,7 @@ def main():
         if echo is not None:
             stop_process(echo)
         context.destroy(linger=0)
+        shutil.rmtree(runtime, ignore_errors=True)
     print(f"1..{S_COUNT}", flush=True)
     if S_FAILED:
         tap_diag(f"{S_FAILED} of {S_COUNT} cases failed")

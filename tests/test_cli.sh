@@ -7,6 +7,12 @@ top=${top_builddir:-$(cd "$(dirname "$0")/.." && pwd)}
 shoal="$top/tools/shoal"
 echo_bin="$top/services/echo/shoal-echo"
 work=$(mktemp -d)
+# A rendezvous folder and a cluster of our own: this test never meets the
+# nodes of other tests, and leaves nothing behind
+export SHOAL_RUNTIME_DIR="$work/run"
+export SHOAL_CLUSTER="cli-$$"
+unset SHOAL_SEEDS SHOAL_INTERFACE SHOAL_HOST
+mkdir "$SHOAL_RUNTIME_DIR"
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
@@ -19,6 +25,18 @@ failed=0
 ok() {  # ok CONDITION-EXIT-STATUS NAME
     count=$((count + 1))
     if [ "$1" -eq 0 ]; then echo "ok $count - $2"; else echo "not ok $count - $2"; failed=$((failed + 1)); fi
+}
+
+# Milliseconds on a monotonic clock
+now_ms() {
+    local up
+    read -r up _ </proc/uptime
+    echo $(( ${up/./} * 10 ))
+}
+
+# Prints a JSON document's field (a python expression on `d`), from stdin
+json_get() {
+    /usr/bin/python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"
 }
 
 # Waits for FILE to have LINES lines: polls every 20 ms, up to a deadline
@@ -89,9 +107,73 @@ ok $? "shoal-echo --help lists its methods"
 [ $? -ne 0 ] && grep -q 'cannot bind' "$work/err"
 ok $? "shoal-echo on a port in use exits non-zero with the reason"
 
+# Calls by name: the cluster finds the instances; no endpoint is given
+echo_pid=${pids[0]}
+out=$("$shoal" call echo whoami 2>"$work/err")
+rc=$?
+[ $rc -eq 0 ] && [ "$(echo "$out" | json_get 'd["pid"]')" = "$echo_pid" ]
+ok $? "call by name reaches a running echo instance ($out)"
+
+first=$("$shoal" call echo whoami --key cart-42 | json_get 'd["instance"]')
+same=0
+for i in 1 2 3 4 5; do
+    [ "$("$shoal" call echo whoami --key cart-42 | json_get 'd["instance"]')" = "$first" ] || same=1
+done
+[ -n "$first" ] && [ $same -eq 0 ]
+ok $? "--key cart-42 reaches the same instance 5 times ($first)"
+
+"$shoal" call echo echo '{"a":1}' --key k --endpoint "$endpoint" >/dev/null 2>"$work/err"
+[ $? -eq 2 ] && grep -q '^error: INVALID_ARGUMENT: ' "$work/err"
+ok $? "--key with --endpoint is bad usage"
+
+start=$(now_ms)
+"$shoal" ls >"$work/out" 2>"$work/err"
+rc=$?
+ls_ms=$(( $(now_ms) - start ))
+[ $rc -eq 0 ] && [ "$(grep -c '^echo  .* up  ' "$work/out")" -eq 2 ] \
+    && head -n 1 "$work/out" | grep -Eq '^SERVICE +VERSION +INSTANCE +NODE +ENDPOINT +STATE +LOAD +LATENCY +CALLS$' \
+    && grep -qF "$endpoint" "$work/out"
+ok $? "ls lists the 2 echo instances, up, under its header"
+[ $ls_ms -lt 1000 ]
+ok $? "a fresh ls answers in under a second (${ls_ms} ms)"
+
+"$shoal" ls --json >"$work/out" 2>"$work/err"
+rc=$?
+[ $rc -eq 0 ] && [ "$(json_get 'len(d["services"]["echo"])' <"$work/out")" = 2 ] \
+    && [ "$(json_get 'd["cluster"]' <"$work/out")" = "$SHOAL_CLUSTER" ] \
+    && [ "$(json_get 'd["nodes"]' <"$work/out")" = 1 ] \
+    && [ "$(json_get '",".join(sorted({i["state"] for i in d["services"]["echo"]}))' <"$work/out")" = up ] \
+    && [ "$(json_get '",".join(sorted(i["endpoint"] for i in d["services"]["echo"]))' <"$work/out")" \
+         = "$(sort "$work/endpoints" | paste -sd,)" ]
+ok $? "ls --json is one document: cluster, 1 node, the 2 echo instances up at their endpoints"
+
+"$shoal" --cluster other ls >"$work/out" 2>"$work/err"
+rc=$?
+[ $rc -eq 0 ] && [ ! -s "$work/out" ]
+ok $? "--cluster other sees no echo (exit $rc, nothing listed)"
+
+out=$("$shoal" ls --json --cluster other)
+[ $? -eq 0 ] && [ "$(echo "$out" | json_get 'len(d["services"])')" = 0 ]
+ok $? "--cluster after the command works too, and --json shows no services ($out)"
+
+start=$(now_ms)
+"$shoal" call nobody hello >"$work/out" 2>"$work/err"
+rc=$?
+elapsed=$(( $(now_ms) - start ))
+[ $rc -eq 1 ] && grep -q '^error: UNAVAILABLE: ' "$work/err" && [ $elapsed -lt 1000 ]
+ok $? "a call to a service nobody runs: UNAVAILABLE in ${elapsed} ms"
+
+"$shoal" --cluster 'no spaces' ls >/dev/null 2>"$work/err"
+[ $? -eq 2 ] && grep -q '^error: INVALID_ARGUMENT: ' "$work/err"
+ok $? "a bad cluster name is bad usage"
+
 kill -TERM "${pids[0]}"
 wait "${pids[0]}"
 ok $? "shoal-echo exits 0 on SIGTERM"
 pids=()
+
+# Every node has left: nobody's file is left in the rendezvous folder
+[ -z "$(find "$SHOAL_RUNTIME_DIR" -type f)" ]
+ok $? "every node removed its file from the rendezvous folder"
 
 echo "1..$count"

@@ -5,19 +5,31 @@
     as "error: CODE_NAME: message" on stderr), 2 bad usage.
 
     Each command is one row of s_commands; a later command is a new row and
-    a new handler.                                                          */
+    a new handler. A command that needs the cluster (ls, call by name) joins
+    it with a node of its own (s_join), which it leaves when it exits.      */
 #include <czmq.h>
+#include <dirent.h>
 #include <getopt.h>
+#include <jansson.h>
 #include "shoal.h"
 
 enum { S_EXIT_OK = 0, S_EXIT_ERROR = 1, S_EXIT_USAGE = 2 };
 
-//  The flags every command takes. They are collected now so that scripts
-//  can pass them already; discovery will act on them.
+//  How long a short-lived command waits, at most, for the cluster to answer
+//  before it acts: the nodes it found have each sent their state back by
+//  then, unless one of them is frozen or far away.
+#define S_JOIN_MS 200
+
+//  The flags every command takes, and the node that they configure. Only
+//  what the flags say is kept here: the node reads the environment itself
+//  (SHOAL_CLUSTER, SHOAL_SEEDS, SHOAL_INTERFACE, SHOAL_HOST), and a flag
+//  wins over it.
 typedef struct {
-    const char *cluster; //  --cluster, else SHOAL_CLUSTER; borrowed
-    zlist_t *seeds;      //  --seed (repeatable), else SHOAL_SEEDS
-    bool seeds_from_env; //  so the first --seed replaces them
+    const char *cluster;   //  --cluster, or NULL; borrowed from argv
+    zlist_t *seeds;        //  --seed (repeatable); borrowed from argv
+    const char *interface; //  --interface, or NULL
+    const char *host;      //  --host, or NULL
+    shoal_node_t *node;    //  made by s_join; destroyed last, in main
 } options_t;
 
 typedef int (command_fn) (options_t *options, int argc, char **argv);
@@ -29,12 +41,14 @@ typedef struct {
     const char *summary;
 } command_t;
 
+static int s_ls (options_t *options, int argc, char **argv);
 static int s_call (options_t *options, int argc, char **argv);
 static int s_help (options_t *options, int argc, char **argv);
 
 static command_t s_commands[] = {
-    { "ls", NULL, "[--json]", "Lists services, instances, endpoints, load and health" },
-    { "call", s_call, "SERVICE METHOD [JSON] --endpoint ENDPOINT [--timeout MS]",
+    { "ls", s_ls, "[--json]", "Lists services, instances, endpoints, load and health" },
+    { "call", s_call,
+      "SERVICE METHOD [JSON] [--timeout MS] [--endpoint ENDPOINT | --key KEY]",
       "Calls METHOD with JSON as the body and prints the reply as JSON" },
     { "pub", NULL, "TOPIC JSON", "Publishes an event" },
     { "sub", NULL, "PREFIX [--count N]", "Prints events as TOPIC JSON lines" },
@@ -48,24 +62,40 @@ static command_t s_commands[] = {
 #define S_COMMANDS (sizeof (s_commands) / sizeof (s_commands[0]))
 
 //  The global flags, for the option tables of main and of every command.
+// clang-format off
 #define S_GLOBAL_FLAGS                                                                   \
-    { "cluster", required_argument, NULL, 'C' }, { "seed", required_argument, NULL, 'S' }
+    { "cluster", required_argument, NULL, 'C' },                                         \
+    { "seed", required_argument, NULL, 'S' },                                            \
+    { "interface", required_argument, NULL, 'I' },                                       \
+    { "host", required_argument, NULL, 'H' }
+// clang-format on
 
 static void
 s_usage (FILE *stream)
 {
-    fprintf (stream, "usage: shoal [--cluster NAME] [--seed ENDPOINT]... COMMAND [ARGS]\n"
-                     "       shoal --help | --version\n\ncommands:\n");
+    fprintf (stream,
+             "usage: shoal [--cluster NAME] [--seed ENDPOINT]... [--interface NAME]\n"
+             "             [--host ADDRESS] COMMAND [ARGS]\n"
+             "       shoal --help | --version\n\ncommands:\n");
     for (size_t index = 0; index < S_COMMANDS; index++) {
         command_t *command = &s_commands[index];
         fprintf (stream, "  shoal %s%s%s\n      %s%s\n", command->name,
                  *command->args ? " " : "", command->args, command->summary,
                  command->handler ? "" : " (not available yet)");
     }
-    fprintf (stream, "\nevery command takes (flags win over the environment):\n"
-                     "  --cluster NAME       the cluster to join (SHOAL_CLUSTER)\n"
-                     "  --seed ENDPOINT      a node to meet peers through; repeatable\n"
-                     "                       (SHOAL_SEEDS, comma or space separated)\n");
+    fprintf (
+        stream,
+        "\nevery command takes (before or after its name; flags win over the\n"
+        "environment):\n"
+        "  --cluster NAME       the cluster to join (SHOAL_CLUSTER, else 'default')\n"
+        "  --seed ENDPOINT      a node to meet peers through; repeatable\n"
+        "                       (SHOAL_SEEDS, comma or space separated)\n"
+        "  --interface NAME     find nodes on this LAN interface by UDP beacon\n"
+        "                       (SHOAL_INTERFACE; off by default)\n"
+        "  --host ADDRESS       the address to bind and advertise (SHOAL_HOST;\n"
+        "                       default 127.0.0.1, or the interface's)\n"
+        "Nodes on this host meet in $SHOAL_RUNTIME_DIR (else $XDG_RUNTIME_DIR/shoal,\n"
+        "else /tmp/shoal-UID), one folder per cluster.\n");
 }
 
 //  Prints a usage error and the usage that goes with it; returns the exit
@@ -100,22 +130,9 @@ s_bad_flag (void (*usage) (FILE *), int opt, char **argv)
 static void
 s_options_init (options_t *options)
 {
-    options->cluster = getenv ("SHOAL_CLUSTER");
+    memset (options, 0, sizeof (*options));
     options->seeds = zlist_new ();
     assert (options->seeds);
-    zlist_autofree (options->seeds);
-    char *seeds = getenv ("SHOAL_SEEDS");
-    if (seeds) {
-        //  strtok_r writes into the string, and the environment is not ours
-        seeds = strdup (seeds);
-        assert (seeds);
-        char *saveptr;
-        for (char *seed = strtok_r (seeds, ", \t\n", &saveptr); seed;
-             seed = strtok_r (NULL, ", \t\n", &saveptr))
-            zlist_append (options->seeds, seed);
-        free (seeds);
-    }
-    options->seeds_from_env = true;
 }
 
 //  Takes a global flag that getopt_long returned. Returns true if OPT was one.
@@ -124,21 +141,270 @@ s_options_flag (options_t *options, int opt, const char *value)
 {
     if (opt == 'C')
         options->cluster = value;
-    else if (opt == 'S') {
-        if (options->seeds_from_env) {
-            zlist_purge (options->seeds);
-            options->seeds_from_env = false;
-        }
+    else if (opt == 'S')
         zlist_append (options->seeds, (void *)value);
-    } else
+    else if (opt == 'I')
+        options->interface = value;
+    else if (opt == 'H')
+        options->host = value;
+    else
         return false;
     return true;
 }
 
+//  The node goes last: every client that used it is gone by now.
 static void
 s_options_destroy (options_t *options)
 {
+    shoal_node_destroy (&options->node);
     zlist_destroy (&options->seeds);
+}
+
+//  Joins the cluster the options name, and waits up to BUDGET_MS for the
+//  nodes found to answer, so that a short-lived command sees the cluster.
+//  Returns S_EXIT_OK with options->node set, or the exit code after
+//  printing why not.
+static int
+s_join (options_t *options, int budget_ms)
+{
+    assert (!options->node);
+    //  The node takes SHOAL_SEEDS itself and --seed adds to them; a flag
+    //  must replace the environment, so the variable goes first. Nothing
+    //  else runs yet that could read the environment meanwhile.
+    if (zlist_size (options->seeds))
+        unsetenv ("SHOAL_SEEDS");
+    shoal_node_t *node = shoal_node_new (options->cluster);
+    if (!node) {
+        const char *cluster
+            = options->cluster ? options->cluster : getenv ("SHOAL_CLUSTER");
+        fprintf (stderr,
+                 "error: INVALID_ARGUMENT: bad cluster name '%s': it takes 1..64 bytes "
+                 "of [A-Za-z0-9._-]\n",
+                 cluster ? cluster : "");
+        return S_EXIT_USAGE;
+    }
+    for (const char *seed = (const char *)zlist_first (options->seeds); seed;
+         seed = (const char *)zlist_next (options->seeds))
+        shoal_node_add_seed (node, seed);
+    if (options->interface)
+        shoal_node_set_interface (node, options->interface);
+    if (options->host)
+        shoal_node_set_host (node, options->host);
+    if (shoal_node_start (node)) {
+        fprintf (stderr,
+                 "error: UNAVAILABLE: cannot join cluster '%s' (see the log above)\n",
+                 shoal_node_cluster (node));
+        shoal_node_destroy (&node);
+        return S_EXIT_ERROR;
+    }
+    options->node = node;
+    shoal_node_settle (node, budget_ms);
+    return S_EXIT_OK;
+}
+
+//  Parses a number of milliseconds above 0 into *VALUE; false if it is not one
+static bool
+s_parse_ms (const char *text, int *value)
+{
+    char *end;
+    errno = 0;
+    long number = strtol (text, &end, 10);
+    if (*text == '\0' || *end != '\0' || errno || number < 1 || number > INT_MAX)
+        return false;
+    *value = (int)number;
+    return true;
+}
+
+//  shoal ls
+
+static void
+s_ls_usage (FILE *stream)
+{
+    fprintf (
+        stream,
+        "usage: shoal ls [--json]\n"
+        "Lists every instance of every service in the cluster: its version, id,\n"
+        "node, endpoint, state (up or draining), load (requests in hand), recent\n"
+        "mean latency and calls answered. Waits up to %d ms for the nodes on\n"
+        "this host and the seeds to answer.\n"
+        "  --json  one JSON document instead of a table:\n"
+        "          {\"cluster\": NAME, \"nodes\": N, \"services\": {SERVICE: [\n"
+        "            {\"instance\", \"node\", \"endpoint\", \"version\", \"state\",\n"
+        "             \"load\", \"latency_us\", \"calls\"}, ...]}}\n"
+        "exit: 0 listed (perhaps nothing), 1 cannot join, 2 bad usage\n",
+        S_JOIN_MS);
+}
+
+//  What other programs announce may hold any bytes: a table shows the
+//  printable ASCII ones, so no peer can send escapes to the terminal
+static char *
+s_printable (const char *text)
+{
+    char *copy = strdup (text);
+    assert (copy);
+    for (char *c = copy; *c; c++)
+        if (*c < 0x20 || *c > 0x7e)
+            *c = '?';
+    return copy;
+}
+
+//  A JSON string for TEXT; bytes that are not UTF-8 become '?'
+static json_t *
+s_json_text (const char *text)
+{
+    json_t *string = json_string (text);
+    if (!string) {
+        char *copy = s_printable (text);
+        string = json_string (copy);
+        free (copy);
+    }
+    return string;
+}
+
+static const char *
+s_state_name (shoal_instance_state_t state)
+{
+    return state == SHOAL_INSTANCE_DRAINING ? "draining" : "up";
+}
+
+//  LATENCY_US as a person reads it: 850us, 12.3ms, 1.50s
+static void
+s_format_latency (uint32_t latency_us, char *buffer, size_t size)
+{
+    if (latency_us < 1000)
+        snprintf (buffer, size, "%" PRIu32 "us", latency_us);
+    else if (latency_us < 1000000)
+        snprintf (buffer, size, "%.1fms", latency_us / 1000.0);
+    else
+        snprintf (buffer, size, "%.2fs", latency_us / 1000000.0);
+}
+
+static int
+s_ls_json (shoal_node_t *node, shoal_view_t *view)
+{
+    json_t *services = json_object ();
+    json_t *instances = NULL; //  of the service being filled, borrowed
+    const char *service = NULL;
+    for (size_t index = 0; index < shoal_view_size (view); index++) {
+        const shoal_instance_info_t *info = shoal_view_at (view, index);
+        if (streq (info->node, shoal_node_id (node)))
+            continue;
+        //  The view is sorted by service: a new name starts a new array
+        if (!service || strcmp (service, info->service)) {
+            instances = json_array ();
+            json_object_set_new (services, info->service, instances);
+            service = info->service;
+        }
+        json_array_append_new (
+            instances,
+            json_pack ("{s:o, s:o, s:o, s:o, s:s, s:I, s:I, s:I}", "instance",
+                       s_json_text (info->instance), "node", s_json_text (info->node),
+                       "endpoint", s_json_text (info->endpoint), "version",
+                       s_json_text (info->version), "state", s_state_name (info->state),
+                       "load", (json_int_t)info->load, "latency_us",
+                       (json_int_t)info->latency_us, "calls", (json_int_t)info->calls));
+    }
+    //  The view counts this node too; it is only looking
+    size_t nodes = shoal_view_nodes (view);
+    json_t *document
+        = json_pack ("{s:s, s:I, s:o}", "cluster", shoal_node_cluster (node), "nodes",
+                     (json_int_t)(nodes ? nodes - 1 : 0), "services", services);
+    char *text = document ? json_dumps (document, JSON_COMPACT) : NULL;
+    json_decref (document);
+    if (!text) {
+        fprintf (stderr, "error: INTERNAL: cannot make the JSON document\n");
+        return S_EXIT_ERROR;
+    }
+    printf ("%s\n", text);
+    free (text);
+    return S_EXIT_OK;
+}
+
+#define S_LS_COLUMNS 9
+
+static int
+s_ls_table (shoal_node_t *node, shoal_view_t *view)
+{
+    static const char *headings[S_LS_COLUMNS]
+        = { "SERVICE", "VERSION", "INSTANCE", "NODE", "ENDPOINT",
+            "STATE",   "LOAD",    "LATENCY",  "CALLS" };
+    //  Cells first, so that every column is as wide as its widest cell
+    zlistx_t *rows = zlistx_new ();
+    zlistx_set_destructor (rows, (zlistx_destructor_fn *)zstr_free);
+    size_t widths[S_LS_COLUMNS];
+    for (size_t column = 0; column < S_LS_COLUMNS; column++)
+        widths[column] = strlen (headings[column]);
+    for (size_t index = 0; index < shoal_view_size (view); index++) {
+        const shoal_instance_info_t *info = shoal_view_at (view, index);
+        if (streq (info->node, shoal_node_id (node)))
+            continue;
+        char load[16], latency[32], calls[32];
+        snprintf (load, sizeof (load), "%" PRIu32, info->load);
+        s_format_latency (info->latency_us, latency, sizeof (latency));
+        snprintf (calls, sizeof (calls), "%" PRIu64, info->calls);
+        const char *cells[S_LS_COLUMNS]
+            = { info->service, info->version,  info->instance,
+                info->node,    info->endpoint, s_state_name (info->state),
+                load,          latency,        calls };
+        //  One row: its cells, made printable, one after another
+        char **row = (char **)zmalloc (S_LS_COLUMNS * sizeof (char *));
+        for (size_t column = 0; column < S_LS_COLUMNS; column++) {
+            row[column] = s_printable (cells[column]);
+            size_t width = strlen (row[column]);
+            if (width > widths[column])
+                widths[column] = width;
+        }
+        zlistx_add_end (rows, row);
+    }
+    if (zlistx_size (rows) == 0)
+        fprintf (stderr, "no service runs in cluster '%s'\n", shoal_node_cluster (node));
+    else {
+        for (size_t column = 0; column < S_LS_COLUMNS; column++)
+            printf ("%-*s%s", column + 1 < S_LS_COLUMNS ? (int)widths[column] : 0,
+                    headings[column], column + 1 < S_LS_COLUMNS ? "  " : "\n");
+        for (char **row = (char **)zlistx_first (rows); row;
+             row = (char **)zlistx_next (rows)) {
+            for (size_t column = 0; column < S_LS_COLUMNS; column++) {
+                printf ("%-*s%s", column + 1 < S_LS_COLUMNS ? (int)widths[column] : 0,
+                        row[column], column + 1 < S_LS_COLUMNS ? "  " : "\n");
+                free (row[column]);
+            }
+        }
+    }
+    zlistx_destroy (&rows);
+    return S_EXIT_OK;
+}
+
+static int
+s_ls (options_t *options, int argc, char **argv)
+{
+    static struct option flags[] = { { "json", no_argument, NULL, 'j' },
+                                     { "help", no_argument, NULL, 'h' },
+                                     S_GLOBAL_FLAGS,
+                                     { NULL, 0, NULL, 0 } };
+    bool json = false;
+    int opt;
+    while ((opt = getopt_long (argc, argv, ":", flags, NULL)) != -1) {
+        if (s_options_flag (options, opt, optarg))
+            continue;
+        if (opt == 'j')
+            json = true;
+        else if (opt == 'h') {
+            s_ls_usage (stdout);
+            return S_EXIT_OK;
+        } else
+            return s_bad_flag (s_ls_usage, opt, argv);
+    }
+    if (optind < argc)
+        return s_usage_error (s_ls_usage, "shoal ls takes no arguments, got '%s'",
+                              argv[optind]);
+    int rc = s_join (options, S_JOIN_MS);
+    if (rc != S_EXIT_OK)
+        return rc;
+    shoal_view_t *view = shoal_node_view (options->node);
+    rc = json ? s_ls_json (options->node, view) : s_ls_table (options->node, view);
+    shoal_view_destroy (&view);
+    return rc;
 }
 
 //  shoal call
@@ -148,25 +414,65 @@ s_call_usage (FILE *stream)
 {
     fprintf (
         stream,
-        "usage: shoal call SERVICE METHOD [JSON] --endpoint ENDPOINT [--timeout MS]\n"
+        "usage: shoal call SERVICE METHOD [JSON] [--timeout MS]\n"
+        "                  [--endpoint ENDPOINT | --key KEY]\n"
         "Calls METHOD of SERVICE and prints the reply as one line of JSON.\n"
         "Without JSON the request has no body; put -- before a JSON that starts\n"
         "with '-' (a negative number), so it is not taken for a flag.\n"
-        "  --endpoint ENDPOINT  the instance to call, e.g. tcp://127.0.0.1:5555\n"
-        "  --timeout MS         deadline of the whole call (default %d)\n"
+        "By default the cluster chooses the instance (the least loaded of two).\n"
+        "  --endpoint ENDPOINT  call the instance there, e.g. tcp://127.0.0.1:5555,\n"
+        "                       without joining the cluster\n"
+        "  --key KEY            choose the instance by consistent hashing on KEY:\n"
+        "                       the same key reaches the same instance\n"
+        "  --timeout MS         deadline of the whole call, joining included\n"
+        "                       (default %d)\n"
         "exit: 0 reply printed, 1 call failed, 2 bad usage\n",
         SHOAL_DEFAULT_TIMEOUT);
+}
+
+//  Calls SERVICE by name: joins, waits a little for the service to be seen,
+//  then sends with what is left of TIMEOUT. Returns the done call, or NULL
+//  with *RC the exit code if it cannot join.
+static shoal_call_t *
+s_call_by_name (options_t *options, shoal_client_t *client, const char *key,
+                const char *service, const char *method, shoal_body_t *body, int timeout,
+                int *rc)
+{
+    int64_t start = zclock_mono ();
+    *rc = s_join (options, timeout < S_JOIN_MS ? timeout : S_JOIN_MS);
+    if (*rc != S_EXIT_OK)
+        return NULL;
+    //  A service that has just started, or a node slow to answer, may not
+    //  be in the view yet: give it as long again, within the timeout
+    int64_t left = timeout - (zclock_mono () - start);
+    if (left > 0)
+        shoal_node_wait_for (options->node, service, 1,
+                             left < S_JOIN_MS ? (int)left : S_JOIN_MS);
+    left = timeout - (zclock_mono () - start);
+    //  A timeout of 0 would mean the default: 1 ms ends the call at once
+    int remaining = left > 0 ? (int)left : 1;
+    shoal_client_set_node (client, options->node);
+    const void *data = body ? shoal_body_data (body) : NULL;
+    size_t size = body ? shoal_body_size (body) : 0;
+    shoal_call_t *call
+        = key ? shoal_client_send_key (client, key, service, method, data, size,
+                                       remaining)
+              : shoal_client_send (client, NULL, service, method, data, size, remaining);
+    shoal_call_wait (call);
+    return call;
 }
 
 static int
 s_call (options_t *options, int argc, char **argv)
 {
     static struct option flags[] = { { "endpoint", required_argument, NULL, 'e' },
+                                     { "key", required_argument, NULL, 'k' },
                                      { "timeout", required_argument, NULL, 't' },
                                      { "help", no_argument, NULL, 'h' },
                                      S_GLOBAL_FLAGS,
                                      { NULL, 0, NULL, 0 } };
     const char *endpoint = NULL;
+    const char *key = NULL;
     int timeout = SHOAL_DEFAULT_TIMEOUT;
     int opt;
     while ((opt = getopt_long (argc, argv, ":", flags, NULL)) != -1) {
@@ -174,14 +480,13 @@ s_call (options_t *options, int argc, char **argv)
             continue;
         if (opt == 'e')
             endpoint = optarg;
+        else if (opt == 'k')
+            key = optarg;
         else if (opt == 't') {
-            char *end;
-            long value = strtol (optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || value < 1 || value > INT_MAX)
+            if (!s_parse_ms (optarg, &timeout))
                 return s_usage_error (s_call_usage,
                                       "--timeout must be milliseconds above 0, got '%s'",
                                       optarg);
-            timeout = (int)value;
         } else if (opt == 'h') {
             s_call_usage (stdout);
             return S_EXIT_OK;
@@ -191,6 +496,10 @@ s_call (options_t *options, int argc, char **argv)
     int positionals = argc - optind;
     if (positionals < 2 || positionals > 3)
         return s_usage_error (s_call_usage, "shoal call needs SERVICE METHOD [JSON]");
+    if (endpoint && key)
+        return s_usage_error (s_call_usage,
+                              "--key chooses an instance by name; it cannot go with "
+                              "--endpoint");
     const char *service = argv[optind];
     const char *method = argv[optind + 1];
     const char *json = positionals == 3 ? argv[optind + 2] : NULL;
@@ -204,37 +513,37 @@ s_call (options_t *options, int argc, char **argv)
             return S_EXIT_USAGE;
         }
     }
-    if (!endpoint) {
-        fprintf (stderr, "error: UNAVAILABLE: calls by service name need discovery "
-                         "(not yet available); use --endpoint\n");
-        shoal_body_destroy (&body);
-        return S_EXIT_ERROR;
-    }
     shoal_client_t *client = shoal_client_new ();
     if (!client) {
         fprintf (stderr, "error: RESOURCE_EXHAUSTED: cannot make a client\n");
         shoal_body_destroy (&body);
         return S_EXIT_ERROR;
     }
-    shoal_call_t *call = shoal_client_call (client, endpoint, service, method,
-                                            body ? shoal_body_data (body) : NULL,
-                                            body ? shoal_body_size (body) : 0, timeout);
     int rc = S_EXIT_OK;
-    shoal_status_t status = shoal_call_status (call);
-    char *reply = shoal_call_json (call);
-    if (reply)
-        printf ("%s\n", reply);
-    else if (status == SHOAL_OK) {
-        //  Only when the reply body cannot be turned into JSON at all
-        fprintf (stderr, "error: INTERNAL: the reply body cannot be shown as JSON\n");
-        rc = S_EXIT_ERROR;
-    } else {
-        fprintf (stderr, "error: %s: %s\n", shoal_status_name (status),
-                 shoal_call_message (call));
-        rc = S_EXIT_ERROR;
+    shoal_call_t *call;
+    if (endpoint)
+        call = shoal_client_call (client, endpoint, service, method,
+                                  body ? shoal_body_data (body) : NULL,
+                                  body ? shoal_body_size (body) : 0, timeout);
+    else
+        call = s_call_by_name (options, client, key, service, method, body, timeout, &rc);
+    if (call) {
+        shoal_status_t status = shoal_call_status (call);
+        char *reply = shoal_call_json (call);
+        if (reply)
+            printf ("%s\n", reply);
+        else if (status == SHOAL_OK) {
+            //  Only when the reply body cannot be turned into JSON at all
+            fprintf (stderr, "error: INTERNAL: the reply body cannot be shown as JSON\n");
+            rc = S_EXIT_ERROR;
+        } else {
+            fprintf (stderr, "error: %s: %s\n", shoal_status_name (status),
+                     shoal_call_message (call));
+            rc = S_EXIT_ERROR;
+        }
+        zstr_free (&reply);
+        shoal_call_destroy (&call);
     }
-    zstr_free (&reply);
-    shoal_call_destroy (&call);
     shoal_client_destroy (&client);
     shoal_body_destroy (&body);
     return rc;
@@ -308,7 +617,11 @@ main (int argc, char **argv)
     opterr = 0;
     options_t options;
     s_options_init (&options);
+    //  A command destroys its clients and calls before it returns; the node
+    //  they used goes after them, last of all
     int rc = s_run (&options, argc, argv);
+    //  Whatever the exit costs, the answer is out already
+    fflush (stdout);
     s_options_destroy (&options);
     return rc;
 }
