@@ -68,6 +68,13 @@ SHOAL_EXPORT int
     shoal_reader_check (const void *data, size_t size, int max_depth,
                         char *error, size_t error_size);
 
+//  Checks, as shoal_reader_check does, the one msgpack value at the start of
+//  DATA/SIZE, and writes its length to USED: what follows is left to the
+//  caller (a shoal message is a header value followed by a body value).
+SHOAL_EXPORT int
+    shoal_reader_check_prefix (const void *data, size_t size, int max_depth, size_t *used,
+                               char *error, size_t error_size);
+
 SHOAL_EXPORT void
     shoal_reader_destroy (shoal_reader_t **self_p);
 

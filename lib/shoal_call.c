@@ -1,5 +1,6 @@
 /*  shoal_call - one call, from the moment it is sent to its final status.
-    The reply body stays in the zmq_msg_t it arrived in: no copy.            */
+    The reply stays in the zmq_msg_t it arrived in, and the body is read in
+    place after the header: no copy.                                         */
 #include "shoal_private.h"
 
 struct _shoal_call_t {
@@ -8,8 +9,9 @@ struct _shoal_call_t {
     int64_t deadline;           //  zclock_mono ms
     bool done;
     shoal_status_t status;
-    char *message;
+    char *message;              //  NULL when empty: most calls have none
     zmq_msg_t body;
+    size_t body_offset;         //  where the body starts in BODY
     shoal_reader_t *reader;
     void *handle;               //  the client's handle for this call, if any
     void *route;                //  the client's routing state, calls by name
@@ -63,19 +65,23 @@ shoal_call_finish (shoal_call_t *self, shoal_status_t status, const char *messag
         zmq_msg_init_size (&self->body, size);
         memcpy (zmq_msg_data (&self->body), body, size);
     }
-    s_finish (self, status, strdup (message ? message : ""));
+    s_finish (self, status, message && *message ? strdup (message) : NULL);
 }
 
 void
 shoal_call_finish_msg (shoal_call_t *self, shoal_status_t status, const char *message,
-                       size_t message_size, zmq_msg_t *body)
+                       size_t message_size, zmq_msg_t *reply, size_t body_offset)
 {
-    if (status == SHOAL_OK)
-        zmq_msg_move (&self->body, body);
-    char *copy = (char *) malloc (message_size + 1);
-    if (message_size)           //  an empty message may come as NULL
+    if (status == SHOAL_OK) {
+        zmq_msg_move (&self->body, reply);
+        self->body_offset = body_offset;
+    }
+    char *copy = NULL;
+    if (message_size) {
+        copy = (char *) malloc (message_size + 1);
         memcpy (copy, message, message_size);
-    copy [message_size] = 0;
+        copy [message_size] = 0;
+    }
     s_finish (self, status, copy);
 }
 
@@ -162,8 +168,8 @@ shoal_call_message (shoal_call_t *self)
 const void *
 shoal_call_body (shoal_call_t *self, size_t *size)
 {
-    *size = zmq_msg_size (&self->body);
-    return zmq_msg_data (&self->body);
+    *size = zmq_msg_size (&self->body) - self->body_offset;
+    return (const char *) zmq_msg_data (&self->body) + self->body_offset;
 }
 
 int

@@ -1,10 +1,10 @@
 /*  shoal_instance - the actor that serves one instance of a service.
 
-    The hot path is: read [identity, header, body] from the ROUTER as
-    zmq_msg_t (no copies), decode the header into a zone that is reused for
-    every message, run the handler, send [identity, header, body] back. The
-    loop reads a batch of messages per poll, since a busy instance finds
-    more waiting each time it looks.
+    The hot path is: read [identity, message] from the ROUTER as zmq_msg_t
+    (no copies), decode the header at the start of the message in place,
+    run the handler on the body that follows it, also in place, send [identity, reply] back, the reply built in
+    one zmq_msg_t. The loop reads a batch of messages per poll, since a busy
+    instance finds more waiting each time it looks.
 
     Nothing a peer sends reaches an assert: every refusal is answered with
     a status where the caller can be told, and counted.                       */
@@ -24,7 +24,6 @@ struct _shoal_instance_t {
     void *state;                    //  the user's per-instance state
     shoal_client_t *client;         //  for nested calls, made on first use
     shoal_request_t *request;       //  reused for every request
-    msgpack_zone zone;              //  header decoding, cleared per message
     msgpack_sbuffer reply_header;   //  reply encoding, reused
     int self_depth;                 //  nesting of inline self-calls
     //  Counters, reported by $stats
@@ -198,9 +197,10 @@ s_count_malformed (shoal_instance_t *self, const char *reason)
                       shoal_service_name (self->service), self->malformed, reason);
 }
 
-//  Sends [identity, header, body]. A caller that went away (ROUTER_MANDATORY
-//  gives EHOSTUNREACH) or that does not read (EAGAIN at the high-water mark)
-//  costs a counted, dropped reply, never a blocked instance.
+//  Sends [identity, header + body]. A caller that went away
+//  (ROUTER_MANDATORY gives EHOSTUNREACH) or that does not read (EAGAIN at
+//  the high-water mark) costs a counted, dropped reply, never a blocked
+//  instance.
 static void
 s_send_reply (shoal_instance_t *self, zmq_msg_t *identity, uint64_t id, int status,
               const char *message, const void *body, size_t size)
@@ -212,14 +212,16 @@ s_send_reply (shoal_instance_t *self, zmq_msg_t *identity, uint64_t id, int stat
     }
     msgpack_sbuffer_clear (&self->reply_header);
     shoal_wire_encode_reply (&self->reply_header, id, status, message);
-    if (zmq_msg_send (identity, self->handle, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
+    zmq_msg_t reply;
+    zmq_msg_init_size (&reply, self->reply_header.size + size);
+    memcpy (zmq_msg_data (&reply), self->reply_header.data, self->reply_header.size);
+    if (size)
+        memcpy ((char *) zmq_msg_data (&reply) + self->reply_header.size, body, size);
+    if (zmq_msg_send (identity, self->handle, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
         self->dropped++;
-        return;
-    }
-    //  Once the first frame is accepted, libzmq takes the rest of the message
-    zmq_send (self->handle, self->reply_header.data, self->reply_header.size,
-              ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (self->handle, body, size, ZMQ_DONTWAIT);
+    else    //  once the first frame is accepted, libzmq takes the rest
+        zmq_msg_send (&reply, self->handle, ZMQ_DONTWAIT);
+    zmq_msg_close (&reply);
 }
 
 static void
@@ -261,14 +263,11 @@ s_resolve (shoal_instance_t *self, const char *service, size_t service_size,
 }
 
 static void
-s_dispatch (shoal_instance_t *self, zmq_msg_t *identity, zmq_msg_t *header_frame,
-            zmq_msg_t *body_frame)
+s_dispatch (shoal_instance_t *self, zmq_msg_t *identity, zmq_msg_t *frame)
 {
     shoal_wire_header_t header;
     char error [320];
-    msgpack_zone_clear (&self->zone);
-    shoal_status_t status = shoal_wire_decode (zmq_msg_data (header_frame),
-                                               zmq_msg_size (header_frame), &self->zone,
+    shoal_status_t status = shoal_wire_decode (zmq_msg_data (frame), zmq_msg_size (frame),
                                                &header, error, sizeof (error));
     if (status == SHOAL_OK && header.kind != SHOAL_WIRE_REQUEST) {
         status = SHOAL_INVALID_ARGUMENT;
@@ -282,8 +281,8 @@ s_dispatch (shoal_instance_t *self, zmq_msg_t *identity, zmq_msg_t *header_frame
     char method_name [SHOAL_MAX_NAME + 1];
     memcpy (method_name, header.method, header.method_size);
     method_name [header.method_size] = 0;
-    const void *body = zmq_msg_data (body_frame);
-    size_t size = zmq_msg_size (body_frame);
+    const void *body = header.body;
+    size_t size = header.body_size;
     shoal_method_t *method = s_resolve (self, header.service, header.service_size,
                                         method_name, body, size, &status, error,
                                         sizeof (error));
@@ -310,15 +309,13 @@ s_refuse_frames (shoal_instance_t *self, zmq_msg_t *frames, int parts)
     char error [320];
     shoal_wire_header_t header = { 0 };
     shoal_status_t status = SHOAL_INVALID_ARGUMENT;
-    if (parts >= 1) {
-        msgpack_zone_clear (&self->zone);
+    if (parts >= 1)
         status = shoal_wire_decode (zmq_msg_data (&frames [1]), zmq_msg_size (&frames [1]),
-                                    &self->zone, &header, error, sizeof (error));
-    }
+                                    &header, error, sizeof (error));
     if (status != SHOAL_FAILED_PRECONDITION) {
         status = SHOAL_INVALID_ARGUMENT;
         header.id = 0;
-        snprintf (error, sizeof (error), "a request has 2 frames (header, body); got %d",
+        snprintf (error, sizeof (error), "a message is 1 frame (header and body); got %d",
                   parts);
     }
     s_count_malformed (self, error);
@@ -329,13 +326,13 @@ s_refuse_frames (shoal_instance_t *self, zmq_msg_t *frames, int parts)
 static bool
 s_serve_one (shoal_instance_t *self)
 {
-    zmq_msg_t frames [3];           //  identity, header, body
+    zmq_msg_t frames [2];           //  identity, message
     int count = 0;
-    int surplus = 0;                //  frames past the third, read and dropped
+    int surplus = 0;                //  frames past the second, read and dropped
     bool more = true;
     while (more) {
         zmq_msg_t scratch;
-        zmq_msg_t *frame = count < 3 ? &frames [count] : &scratch;
+        zmq_msg_t *frame = count < 2 ? &frames [count] : &scratch;
         zmq_msg_init (frame);
         if (zmq_msg_recv (frame, self->handle, ZMQ_DONTWAIT) == -1) {
             zmq_msg_close (frame);
@@ -344,15 +341,15 @@ s_serve_one (shoal_instance_t *self)
             break;                  //  cannot happen: messages arrive whole
         }
         more = zmq_msg_more (frame);
-        if (count < 3)
+        if (count < 2)
             count++;
         else {
             surplus++;
             zmq_msg_close (frame);
         }
     }
-    if (count == 3 && surplus == 0)
-        s_dispatch (self, &frames [0], &frames [1], &frames [2]);
+    if (count == 2 && surplus == 0)
+        s_dispatch (self, &frames [0], &frames [1]);
     else
         s_refuse_frames (self, frames, count - 1 + surplus);
     for (int index = 0; index < count; index++)
@@ -373,7 +370,6 @@ s_instance_new (zsock_t *pipe, shoal_instance_slot_t *slot)
     zuuid_t *uuid = zuuid_new ();
     snprintf (slot->id, sizeof (slot->id), "%s", zuuid_str_canonical (uuid) + 24);
     zuuid_destroy (&uuid);
-    msgpack_zone_init (&self->zone, 2048);
     msgpack_sbuffer_init (&self->reply_header);
     self->stats = shoal_stats_new ();
     self->started = zclock_mono ();
@@ -405,7 +401,6 @@ s_instance_destroy (shoal_instance_t **self_p)
     shoal_stats_destroy (&self->stats);
     zsock_destroy (&self->router);
     msgpack_sbuffer_destroy (&self->reply_header);
-    msgpack_zone_destroy (&self->zone);
     free (self);
     *self_p = NULL;
 }
@@ -527,7 +522,7 @@ shoal_instance_only_self (shoal_instance_t *self, const char *service)
 shoal_call_t *
 shoal_instance_call_self (shoal_instance_t *self, const char *service,
                           const char *method_name, const void *body, size_t size,
-                          int timeout_ms, const msgpack_object *meta)
+                          int timeout_ms, const void *meta, size_t meta_size)
 {
     shoal_call_t *call = shoal_call_new (NULL, 0, zclock_mono () + timeout_ms);
     shoal_status_t status;
@@ -557,6 +552,7 @@ shoal_instance_call_self (shoal_instance_t *self, const char *service,
         .method_size = strlen (method_name),
         .timeout_ms = (uint32_t) timeout_ms,
         .meta = meta,
+        .meta_size = meta_size,
     };
     shoal_request_t *request = shoal_request_new (self);
     shoal_request_reset (request, &header, body, size);

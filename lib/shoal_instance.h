@@ -61,6 +61,6 @@ bool
 shoal_call_t *
     shoal_instance_call_self (shoal_instance_t *self, const char *service,
                               const char *method, const void *body, size_t size,
-                              int timeout_ms, const msgpack_object *meta);
+                              int timeout_ms, const void *meta, size_t meta_size);
 
 #endif

@@ -24,10 +24,11 @@ shoal_call_t *
 void
     shoal_call_finish (shoal_call_t *self, shoal_status_t status, const char *message,
                        const void *body, size_t size);
-//  Finishes with the body in BODY, which it takes (zero copy)
+//  Finishes with the reply in REPLY, which it takes (zero copy); the body
+//  starts at BODY_OFFSET
 void
     shoal_call_finish_msg (shoal_call_t *self, shoal_status_t status, const char *message,
-                           size_t message_size, zmq_msg_t *body);
+                           size_t message_size, zmq_msg_t *reply, size_t body_offset);
 void
     shoal_call_finishf (shoal_call_t *self, shoal_status_t status, const char *format, ...);
 uint64_t

@@ -118,9 +118,10 @@ s_decode (const uint8_t *bytes, size_t left, s_header_t *header)
 //  values still due in each open container, so it neither recurses nor
 //  spends more than one step per header.
 
-int
-shoal_reader_check (const void *data, size_t size, int max_depth,
-                    char *error, size_t error_size)
+//  Checks the one value at the start of DATA; its length goes to USED
+static int
+s_check_value (const void *data, size_t size, int max_depth, size_t *used, char *error,
+        size_t error_size)
 {
     assert (data || size == 0);
     const uint8_t *bytes = (const uint8_t *) data;
@@ -173,11 +174,28 @@ shoal_reader_check (const void *data, size_t size, int max_depth,
         while (depth > 0 && --due [depth - 1] == 0)
             depth--;
     } while (depth > 0);
-
-    if (at < size)
-        return s_error (error, error_size, "%zu trailing bytes at byte %zu",
-                        size - at, at);
+    *used = at;
     return 0;
+}
+
+int
+shoal_reader_check (const void *data, size_t size, int max_depth,
+                    char *error, size_t error_size)
+{
+    size_t used;
+    if (s_check_value (data, size, max_depth, &used, error, error_size))
+        return -1;
+    if (used < size)
+        return s_error (error, error_size, "%zu trailing bytes at byte %zu",
+                        size - used, used);
+    return 0;
+}
+
+int
+shoal_reader_check_prefix (const void *data, size_t size, int max_depth, size_t *used,
+                           char *error, size_t error_size)
+{
+    return s_check_value (data, size, max_depth, used, error, error_size);
 }
 
 

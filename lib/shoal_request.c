@@ -9,7 +9,8 @@ struct _shoal_request_t {
     char method [SHOAL_MAX_NAME + 1];
     const void *body;
     size_t body_size;
-    const msgpack_object *meta;     //  in the instance's zone, or NULL
+    const void *meta;               //  packed, in the request's frame, or NULL
+    size_t meta_size;
     int64_t deadline;               //  zclock_mono ms; 0 = none
     shoal_reader_t *reader;         //  made when the handler reads fields
     zlist_t *meta_values;           //  copies handed out by shoal_request_meta
@@ -17,7 +18,6 @@ struct _shoal_request_t {
     shoal_status_t status;
     char *message;
     msgpack_sbuffer reply;
-    msgpack_sbuffer meta_packed;    //  META as bytes, for nested calls
 };
 
 shoal_request_t *
@@ -26,7 +26,6 @@ shoal_request_new (shoal_instance_t *instance)
     shoal_request_t *self = (shoal_request_t *) zmalloc (sizeof (shoal_request_t));
     self->instance = instance;
     msgpack_sbuffer_init (&self->reply);
-    msgpack_sbuffer_init (&self->meta_packed);
     return self;
 }
 
@@ -37,7 +36,6 @@ s_clear (shoal_request_t *self)
     zlist_destroy (&self->meta_values);
     zstr_free (&self->message);
     msgpack_sbuffer_clear (&self->reply);
-    msgpack_sbuffer_clear (&self->meta_packed);
     self->answered = false;
     self->status = SHOAL_OK;
 }
@@ -50,7 +48,6 @@ shoal_request_destroy (shoal_request_t **self_p)
         return;
     s_clear (self);
     msgpack_sbuffer_destroy (&self->reply);
-    msgpack_sbuffer_destroy (&self->meta_packed);
     free (self);
     *self_p = NULL;
 }
@@ -67,6 +64,7 @@ shoal_request_reset (shoal_request_t *self, const shoal_wire_header_t *header,
     self->body = body;
     self->body_size = size;
     self->meta = header->meta;
+    self->meta_size = header->meta_size;
     self->deadline = header->timeout_ms ? zclock_mono () + header->timeout_ms : 0;
 }
 
@@ -93,7 +91,7 @@ const char *
 shoal_request_meta (shoal_request_t *self, const char *key)
 {
     size_t size;
-    const char *value = shoal_wire_meta_get (self->meta, key, &size);
+    const char *value = shoal_wire_meta_get (self->meta, self->meta_size, key, &size);
     if (!value)
         return NULL;
     if (!self->meta_values) {
@@ -246,16 +244,11 @@ shoal_request_call (shoal_request_t *self, const char *endpoint, const char *ser
     if (endpoint ? shoal_instance_is_self (self->instance, endpoint)
                  : shoal_instance_only_self (self->instance, service))
         return shoal_instance_call_self (self->instance, service, method, body, size,
-                                         timeout_ms, self->meta);
-    if (self->meta && self->meta_packed.size == 0) {
-        msgpack_packer packer;
-        msgpack_packer_init (&packer, &self->meta_packed, msgpack_sbuffer_write);
-        msgpack_pack_object (&packer, *self->meta);
-    }
+                                         timeout_ms, self->meta, self->meta_size);
     shoal_client_t *client = shoal_instance_client (self->instance);
     shoal_call_t *call = shoal_client_send_meta (client, endpoint, service, method, body,
-                                                 size, timeout_ms, self->meta_packed.data,
-                                                 self->meta_packed.size);
+                                                 size, timeout_ms, self->meta,
+                                                 self->meta_size);
     shoal_call_wait (call);
     return call;
 }

@@ -1,10 +1,13 @@
 /*  shoal_wire - the frames of every message kind, version 1 (see
     docs/protocol.md). Pure functions: no sockets, no clocks.
 
-    A request is two frames, header and body; a reply too. The header is one
-    msgpack array that starts with the signature "shoal" and the protocol
-    version, so a stray frame or a peer of another version is told apart
-    from a malformed one, and gets a clear answer.                           */
+    A request is one frame: a header, then the body; a reply too. msgpack
+    values delimit themselves, so the body starts where the header ends and
+    is read in place. (One frame, not two: libzmq pays per frame, about a
+    third of a small call's whole cost; see docs/performance.md.) The header
+    is a msgpack array that starts with the signature "shoal" and the
+    protocol version, so a stray frame or a peer of another version is told
+    apart from a malformed one, and gets a clear answer.                     */
 #ifndef SHOAL_WIRE_H_INCLUDED
 #define SHOAL_WIRE_H_INCLUDED
 
@@ -20,8 +23,8 @@ typedef enum {
     SHOAL_WIRE_REPLY = 2
 } shoal_wire_kind_t;
 
-//  A decoded header. Strings point into the frame and are NOT terminated;
-//  meta points into the zone given to shoal_wire_decode.
+//  A decoded header. Strings, metadata and body point into the frame;
+//  strings are NOT terminated.
 typedef struct {
     shoal_wire_kind_t kind;
     uint64_t id;                //  correlation id chosen by the caller
@@ -31,11 +34,15 @@ typedef struct {
     const char *method;
     size_t method_size;
     uint32_t timeout_ms;        //  budget left when sent; 0 = no deadline
-    const msgpack_object *meta; //  a map of string to string, or NULL
+    const void *meta;           //  the packed map of string to string, or NULL
+    size_t meta_size;
     //  reply
     int status;
     const char *message;
     size_t message_size;
+    //  the body: the rest of the frame (empty means nil)
+    const void *body;
+    size_t body_size;
 } shoal_wire_header_t;
 
 //  Writes a request header into OUT (which it does not clear). META is a
@@ -50,13 +57,14 @@ void
     shoal_wire_encode_reply (msgpack_sbuffer *out, uint64_t id, int status,
                              const char *message);
 
-//  Decodes a header frame, unpacking into ZONE (the caller clears it).
-//  Returns SHOAL_OK; or INVALID_ARGUMENT (not a shoal frame, malformed,
-//  over a limit) or FAILED_PRECONDITION (another protocol version), with
-//  the reason in ERROR. HEADER->id is set whenever it could be read, else 0.
+//  Decodes the header at the start of a frame, in place (no allocation);
+//  HEADER->body is what follows it, not yet checked. Returns SHOAL_OK; or
+//  INVALID_ARGUMENT (not a shoal frame, malformed, over a limit) or
+//  FAILED_PRECONDITION (another protocol version), with the reason in
+//  ERROR. HEADER->id is set whenever it could be read, else 0.
 shoal_status_t
-    shoal_wire_decode (const void *data, size_t size, msgpack_zone *zone,
-                       shoal_wire_header_t *header, char *error, size_t error_size);
+    shoal_wire_decode (const void *data, size_t size, shoal_wire_header_t *header,
+                       char *error, size_t error_size);
 
 //  Packs STRING as a msgpack str (the one helper every packer here uses).
 void
@@ -67,9 +75,9 @@ void
 bool
     shoal_wire_valid_name (const char *name, size_t size);
 
-//  Looks KEY up in a decoded metadata map; returns the value and its size
-//  (not terminated) or NULL.
+//  Looks KEY up in decoded metadata; returns the value and its size (not
+//  terminated) or NULL.
 const char *
-    shoal_wire_meta_get (const msgpack_object *meta, const char *key, size_t *size);
+    shoal_wire_meta_get (const void *meta, size_t meta_size, const char *key, size_t *size);
 
 #endif
