@@ -36,6 +36,7 @@ typedef struct {
     msgpack_sbuffer state;      //  our STATE, remade when we send it
     msgpack_zone zone;
     int64_t next_beat;
+    int64_t last_beat;
     bool changed;               //  the view must be published again
     size_t ungreeted;           //  peers whose first STATE is still to go
 } s_membership_t;
@@ -153,8 +154,10 @@ s_introduce (s_membership_t *self, const char *endpoint, bool seed)
     zsock_t *dealer = shoal_socket_client (endpoint, SHOAL_GOSSIP_MAX_MESSAGE);
     if (!dealer)
         return NULL;
-    //  A goodbye must get out even when we close right after sending it
+    //  A goodbye must get out even when we close right after sending it;
+    //  a peer that is not there is retried less and less often
     zsock_set_linger (dealer, 100);
+    zsock_set_reconnect_ivl_max (dealer, 1000);
     peer = (s_peer_t *) zmalloc (sizeof (s_peer_t));
     peer->dealer = dealer;
     peer->made = zclock_mono ();
@@ -178,6 +181,18 @@ s_greet (s_membership_t *self)
             peer->greeted = true;
             self->ungreeted--;
         }
+}
+
+//  Closes the socket to ENDPOINT, unless it is a seed's
+static void
+s_forget (s_membership_t *self, const char *endpoint)
+{
+    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, endpoint);
+    if (!peer || peer->seed)
+        return;
+    if (!peer->greeted)
+        self->ungreeted--;
+    zhashx_delete (self->peers, endpoint);
 }
 
 static void
@@ -260,8 +275,16 @@ s_receive (s_membership_t *self, const void *data, size_t size)
     }
     uint64_t incarnation = field [5].via.u64;
     if (s_text_is (&field [2], "BYE")) {
-        if (!streq (node, self->config->id) && shoal_registry_remove (self->registry, node))
+        if (streq (node, self->config->id))
+            return;
+        //  Gone for good: its socket too, or it would reconnect for nothing
+        const char *endpoint = shoal_registry_endpoint (self->registry, node);
+        char *gone = endpoint ? strdup (endpoint) : NULL;
+        if (shoal_registry_remove (self->registry, node))
             self->changed = true;
+        if (gone)
+            s_forget (self, gone);
+        free (gone);
         return;
     }
     char endpoint [256];
@@ -400,22 +423,28 @@ s_beat (s_membership_t *self)
 {
     int64_t now = zclock_mono ();
     s_refresh_self (self);
-    if (shoal_registry_expire (self->registry, now, self->config->expiry, NULL))
+    //  A beat far later than due means this node was paused (frozen, or the
+    //  machine overloaded): the silence it sees is its own; judge it at the
+    //  next beat, once the peers have had a chance to be heard
+    bool paused = self->last_beat && now - self->last_beat > 2 * self->config->beat;
+    if (!paused && shoal_registry_expire (self->registry, now, self->config->expiry, NULL))
         self->changed = true;
+    self->last_beat = now;
     s_scan_rendezvous (self);
-    //  Close the sockets of peers silent for long (seeds are kept)
+    //  Close the sockets of peers that never answered within the expiry, or
+    //  fell silent for long (seeds are kept): rumours and the dead cost no
+    //  reconnections for ever
     zlistx_t *forgotten = zlistx_new ();
+    zlistx_set_duplicator (forgotten, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (forgotten, (zlistx_destructor_fn *) zstr_free);
     for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
          peer = (s_peer_t *) zhashx_next (self->peers))
-        if (!peer->seed && now - (peer->heard ? peer->heard : peer->made) > SHOAL_GOSSIP_FORGET)
+        if (peer->heard ? now - peer->heard > SHOAL_GOSSIP_FORGET
+                        : now - peer->made > self->config->expiry)
             zlistx_add_end (forgotten, (void *) zhashx_cursor (self->peers));
     for (char *endpoint = (char *) zlistx_first (forgotten); endpoint;
-         endpoint = (char *) zlistx_next (forgotten)) {
-        s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, endpoint);
-        if (!peer->greeted)
-            self->ungreeted--;
-        zhashx_delete (self->peers, endpoint);
-    }
+         endpoint = (char *) zlistx_next (forgotten))
+        s_forget (self, endpoint);
     zlistx_destroy (&forgotten);
     s_send_state_to_all (self);
     self->next_beat = now + self->config->beat;

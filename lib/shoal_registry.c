@@ -222,6 +222,13 @@ shoal_registry_remove (shoal_registry_t *self, const char *node)
     return true;
 }
 
+const char *
+shoal_registry_endpoint (shoal_registry_t *self, const char *id)
+{
+    s_node_t *node = (s_node_t *) zhashx_lookup (self->nodes, id);
+    return node ? node->endpoint : NULL;
+}
+
 bool
 shoal_registry_knows (shoal_registry_t *self, const char *node)
 {

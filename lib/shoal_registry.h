@@ -43,6 +43,10 @@ size_t
 bool
     shoal_registry_remove (shoal_registry_t *self, const char *node);
 
+//  NODE's gossip endpoint, or NULL if unknown. Borrowed until NODE changes.
+const char *
+    shoal_registry_endpoint (shoal_registry_t *self, const char *node);
+
 //  True if NODE is in the registry.
 bool
     shoal_registry_knows (shoal_registry_t *self, const char *node);
