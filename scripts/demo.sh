@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: three echo instances on ipc:// endpoints and the `shoal` command
 # calling them: a round trip, which instance answered, an error the caller
-# chose, a slow call, a call that misses its deadline, and a clean shutdown.
+# chose, a slow call, a call that misses its deadline; then the cluster they
+# formed with no configuration (shoal ls, calls by name, an instance killed
+# while the others serve), and a clean shutdown.
 # Every command is shown before it runs, with what it printed; the demo
 # checks each outcome and exits non-zero if anything behaved unexpectedly.
 #
@@ -34,6 +36,10 @@ start_deadline_ms=10000   # for an instance to bind
 stop_deadline_ms=10000    # for all instances to exit after SIGTERM
 
 tmp=$(mktemp -d -t shoal-demo.XXXXXX)
+# A cluster of the demo's own: its nodes meet in a folder of the demo's own,
+# so it never meets anything else running on this machine
+export SHOAL_RUNTIME_DIR="$tmp/run" SHOAL_CLUSTER="demo-$$"
+unset SHOAL_SEEDS SHOAL_INTERFACE SHOAL_HOST
 pids=()
 cleanup() {
     local pid deadline
@@ -219,15 +225,67 @@ else
     bad "took ${took_ms} ms; expected 200 ms and well under the 2000 ms sleep"
 fi
 
+# --- the cluster ---------------------------------------------------------------
+say "The cluster: the three processes found each other, with nothing configured"
+run "$shoal_bin" ls
+listed=$(printf '%s\n' "$out" | grep -c ' up ' || true)
+if ((listed == instances)); then
+    good "shoal ls lists $listed instances of echo, all up"
+else
+    bad "shoal ls listed $listed instances up, expected $instances"
+fi
+
+say "Calls by name: no endpoint; shoal picks an instance that is up"
+answered=()
+for n in 1 2 3 4 5 6; do
+    run "$shoal_bin" call echo whoami
+    if ((rc == 0)); then
+        answered+=("$("$python" -c 'import json,sys; print(json.loads(sys.argv[1])["pid"])' "$out")")
+    else
+        bad "a call by name failed"
+    fi
+done
+distinct=$(printf '%s\n' "${answered[@]}" | sort -u | wc -l)
+if ((distinct >= 2)); then
+    good "6 calls by name were spread over $distinct instances"
+else
+    bad "6 calls by name all went to one instance"
+fi
+
+say "An instance is killed (SIGKILL, no goodbye); calls by name go on"
+printf '$ kill -KILL %d   # echo-1\n' "${pids[1]}"
+kill -KILL "${pids[1]}"
+wait "${pids[1]}" 2>/dev/null || true
+pids[1]=""
+failed=0
+for n in 1 2 3 4 5; do
+    run "$shoal_bin" call echo echo '{"n":'"$n"'}'
+    ((rc == 0)) || failed=$((failed + 1))
+done
+if ((failed == 0)); then
+    good "5 calls by name after the kill, none failed"
+else
+    bad "$failed of 5 calls by name failed after the kill"
+fi
+run "$shoal_bin" ls
+listed=$(printf '%s\n' "$out" | grep -c ' up ' || true)
+if ((listed == instances - 1)); then
+    good "the killed instance is gone from the cluster: $listed left"
+else
+    bad "shoal ls lists $listed instances, expected $((instances - 1))"
+fi
+
 # --- stop --------------------------------------------------------------------
 say "Stopping: SIGTERM to each instance; each finishes what it holds and exits 0"
 for i in $(seq 1 "$instances"); do
+    [[ -n "${pids[i]}" ]] || continue
     printf '$ kill -TERM %d   # echo-%d\n' "${pids[i]}" "$i"
     kill -TERM "${pids[i]}"
 done
 deadline=$(($(now_ms) + stop_deadline_ms))
 for i in $(seq 1 "$instances"); do
     pid=${pids[i]}
+    [[ -n "$pid" ]] || continue
     if ! wait_exit "$pid" "$deadline"; then
         bad "echo-$i (pid $pid) still running ${stop_deadline_ms} ms after SIGTERM"
         continue
