@@ -5,6 +5,11 @@
 #include <sys/stat.h>
 
 #define SHOAL_RENDEZVOUS_SUFFIX ".node"
+//  A dead node's file is renamed, not removed at once, so that every node
+//  on the host learns of the death at its next scan, not only the finder;
+//  it is removed once that has had time to happen
+#define SHOAL_RENDEZVOUS_DEAD ".dead"
+#define SHOAL_RENDEZVOUS_DEAD_KEEP 10       //  seconds
 
 struct _shoal_rendezvous_t {
     char *folder;               //  DIRECTORY/CLUSTER
@@ -97,6 +102,18 @@ shoal_rendezvous_destroy (shoal_rendezvous_t **self_p)
     *self_p = NULL;
 }
 
+//  If NAME ends with SUFFIX, the node id before it (in ID), else false
+static bool
+s_node_of (const char *name, const char *suffix, char *id, size_t id_size)
+{
+    size_t length = strlen (name), tail = strlen (suffix);
+    if (length <= tail || length - tail >= id_size || strcmp (name + length - tail, suffix))
+        return false;
+    memcpy (id, name, length - tail);
+    id [length - tail] = 0;
+    return true;
+}
+
 void
 shoal_rendezvous_scan (shoal_rendezvous_t *self, zlistx_t *endpoints, zlistx_t *dead)
 {
@@ -104,21 +121,31 @@ shoal_rendezvous_scan (shoal_rendezvous_t *self, zlistx_t *endpoints, zlistx_t *
     if (!folder)
         return;
     struct dirent *entry;
-    size_t suffix = strlen (SHOAL_RENDEZVOUS_SUFFIX);
+    char id [128];
     while ((entry = readdir (folder))) {
-        size_t length = strlen (entry->d_name);
-        if (length <= suffix || strcmp (entry->d_name + length - suffix, SHOAL_RENDEZVOUS_SUFFIX)
+        if (s_node_of (entry->d_name, SHOAL_RENDEZVOUS_DEAD, id, sizeof (id))) {
+            struct stat info;
+            if (fstatat (dirfd (folder), entry->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0
+                && time (NULL) - info.st_ctime > SHOAL_RENDEZVOUS_DEAD_KEEP)
+                unlinkat (dirfd (folder), entry->d_name, 0);
+            else if (dead)
+                zlistx_add_end (dead, strdup (id));
+            continue;
+        }
+        if (!s_node_of (entry->d_name, SHOAL_RENDEZVOUS_SUFFIX, id, sizeof (id))
             || streq (entry->d_name, self->name))
             continue;
         int fd = openat (dirfd (folder), entry->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd == -1)
             continue;
         if (flock (fd, LOCK_SH | LOCK_NB) == 0) {
-            //  Nobody holds it: its node is dead
-            unlinkat (dirfd (folder), entry->d_name, 0);
+            //  Nobody holds it: its node is dead. Renamed, atomically, so
+            //  that the other scanners learn it too
+            char *grave = zsys_sprintf ("%s" SHOAL_RENDEZVOUS_DEAD, id);
+            renameat (dirfd (folder), entry->d_name, dirfd (folder), grave);
+            free (grave);
             if (dead)
-                zlistx_add_end (dead, zsys_sprintf ("%.*s", (int) (length - suffix),
-                                                    entry->d_name));
+                zlistx_add_end (dead, strdup (id));
         }
         else {
             char endpoint [256];
@@ -168,6 +195,11 @@ shoal_rendezvous_test (bool verbose)
     shoal_rendezvous_scan (first, found, dead);
     assert (zlistx_size (found) == 1);
     assert (access (stale, F_OK) == -1);
+    assert (zlistx_size (dead) == 1 && streq (zlistx_first (dead), "ddd"));
+    //  ...and every other scanner learns of that death too
+    zlistx_purge (dead);
+    zlistx_purge (found);
+    shoal_rendezvous_scan (second, found, dead);
     assert (zlistx_size (dead) == 1 && streq (zlistx_first (dead), "ddd"));
     zlistx_destroy (&dead);
     zlistx_purge (found);
