@@ -312,6 +312,19 @@ shoal_balancer_test (bool verbose)
     shoal_balancer_done (balancer, "i3", false, 2200);
     assert (shoal_balancer_pick (balancer, single, "cart", SHOAL_ROUTE_RANDOM, NULL, false,
                                  NULL, NULL, 2300, &status));
+
+    //  An instance with SHOAL_MAX_IN_FLIGHT calls of this client takes no
+    //  more: the next goes elsewhere, or ends RESOURCE_EXHAUSTED at once
+    shoal_balancer_t *full = shoal_balancer_new ();
+    for (int count = 0; count < SHOAL_MAX_IN_FLIGHT; count++)
+        shoal_balancer_sent (full, "i3");
+    assert (shoal_balancer_pick (full, single, "cart", SHOAL_ROUTE_RANDOM, NULL, false, NULL,
+                                 NULL, 0, &status) == NULL);
+    assert (status == SHOAL_RESOURCE_EXHAUSTED);
+    shoal_balancer_done (full, "i3", false, 0);
+    assert (shoal_balancer_pick (full, single, "cart", SHOAL_ROUTE_RANDOM, NULL, false, NULL,
+                                 NULL, 0, &status));
+    shoal_balancer_destroy (&full);
     shoal_view_destroy (&single);
 
     //  Nothing up: UNAVAILABLE

@@ -318,6 +318,14 @@ s_echo (shoal_request_t *request, void *state)
     shoal_request_reply_raw (request, body, size);
 }
 
+//  Holds its instance longer than the expiry: the node must not look dead
+static void
+s_slow (shoal_request_t *request, void *state)
+{
+    zclock_sleep (SHOAL_DEFAULT_EXPIRY + 500);
+    shoal_request_reply (request, "{s:b}", "done", 1);
+}
+
 //  Waits until NODE's view has NODES nodes and INSTANCES instances
 static bool
 s_view_is (shoal_node_t *node, size_t nodes, size_t instances, int timeout_ms)
@@ -359,6 +367,7 @@ shoal_node_test (bool verbose)
 
     shoal_service_t *echo = shoal_service_new ("echo", "1.0.0");
     shoal_service_method (echo, "echo", s_echo, SHOAL_IDEMPOTENT, NULL);
+    shoal_service_method (echo, "slow", s_slow, 0, NULL);
     shoal_service_set_node (echo, nodes [0]);
     assert (shoal_service_start (echo, 2) == 0);
 
@@ -380,6 +389,20 @@ shoal_node_test (bool verbose)
     view = shoal_node_view (stranger);
     assert (shoal_view_nodes (view) == 1 && shoal_view_size (view) == 0);
     shoal_view_destroy (&view);
+
+    //  A handler busy for longer than the expiry does not make its node look
+    //  dead: heartbeats run on the node's thread, not the instance's
+    shoal_client_t *client = shoal_client_new ();
+    shoal_client_set_node (client, nodes [2]);
+    shoal_call_t *slow = shoal_client_send (client, NULL, "echo", "slow", NULL, 0, 5000);
+    int64_t until = zclock_mono () + SHOAL_DEFAULT_EXPIRY + 400;
+    while (zclock_mono () < until) {
+        assert (shoal_node_wait_for (nodes [2], "echo", 2, 0));
+        shoal_node_wait_nodes (nodes [2], SIZE_MAX, 50);    //  until the next view, or 50 ms
+    }
+    assert (shoal_call_wait (slow) == SHOAL_OK);
+    shoal_call_destroy (&slow);
+    shoal_client_destroy (&client);
 
     //  A service that stops leaves every view; a node that leaves too
     shoal_service_destroy (&echo);
