@@ -49,7 +49,10 @@ SHOAL_EXPORT void
 SHOAL_EXPORT void
     shoal_client_set_prefer_local (shoal_client_t *self, bool prefer_local);
 
-//  Sends a call without waiting and returns it (never NULL). ENDPOINT NULL
+//  Sends a call without waiting and returns it (never NULL). A call whose
+//  connection is not up yet is kept and sent while this client waits
+//  (shoal_call_wait, shoal_client_wait_any): wait on calls you send.
+//  ENDPOINT NULL
 //  calls SERVICE by name (see shoal_client_set_node): an instance that is
 //  up is chosen, and a call to an idempotent method is sent again to
 //  another instance, within the same deadline, when its instance leaves,

@@ -61,7 +61,7 @@ SHOAL_EXPORT const char *
 
 //  Checks that DATA/SIZE holds exactly one well-formed msgpack value no
 //  deeper than MAX_DEPTH, without allocating. Empty data holds no value and
-//  is refused here (the protocol reads an empty body frame as nil before
+//  is refused here (the protocol reads an empty body as nil before
 //  checking). Returns 0 if so, else -1 and,
 //  if ERROR is given, why. Used on every body that comes from the network.
 SHOAL_EXPORT int

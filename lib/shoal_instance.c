@@ -251,7 +251,7 @@ s_resolve (shoal_instance_t *self, const char *service, size_t service_size,
         snprintf (error, error_size, "service '%s' has no method '%s'", own, method_name);
         return NULL;
     }
-    //  An empty body frame is nil, by the protocol
+    //  Nothing after the header is a nil body, by the protocol
     char reason [200];
     if (size > 0 && shoal_reader_check (body, size, shoal_service_max_depth (self->service), reason,
                             sizeof (reason))) {

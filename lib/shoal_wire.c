@@ -164,10 +164,13 @@ s_read_uint (s_cursor_t *cursor, uint64_t *value)
     if (*marker >= 0xcc && *marker <= 0xcf)
         return s_take_length (cursor, widths [*marker - 0xcc], value);
     if (*marker >= 0xd0 && *marker <= 0xd3) {
+        //  Read aside: a negative value must leave VALUE as it was
         int width = widths [*marker - 0xd0];
-        if (!s_take_length (cursor, width, value))
+        uint64_t read;
+        if (!s_take_length (cursor, width, &read) || (read >> (8 * width - 1)) != 0)
             return false;
-        return width == 8 ? (*value >> 63) == 0 : (*value >> (8 * width - 1)) == 0;
+        *value = read;
+        return true;
     }
     return false;
 }
@@ -545,6 +548,9 @@ shoal_wire_test (bool verbose)
     assert (s_decode_bytes (kind, sizeof (kind) - 1, &header) == SHOAL_INVALID_ARGUMENT);
     const char negative [] = "\x98\xa5shoal\x01\xa3REQ\xff";
     assert (s_decode_bytes (negative, sizeof (negative) - 1, &header) == SHOAL_INVALID_ARGUMENT);
+    const char negative8 [] = "\x98\xa5shoal\x01\xa3REQ\xd0\x9c";
+    assert (s_decode_bytes (negative8, sizeof (negative8) - 1, &header) == SHOAL_INVALID_ARGUMENT);
+    assert (header.id == 0);
     //  A request with too few fields, or a name that is too long or odd
     const char short_request [] = "\x94\xa5shoal\x01\xa3REQ\x01";
     assert (s_decode_bytes (short_request, sizeof (short_request) - 1, &header)

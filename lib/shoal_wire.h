@@ -12,7 +12,7 @@
 #define SHOAL_WIRE_H_INCLUDED
 
 #define SHOAL_WIRE_SIGNATURE    "shoal"
-#define SHOAL_WIRE_MAX_HEADER   8192    //  bytes in a header frame
+#define SHOAL_WIRE_MAX_HEADER   8192    //  bytes in a header
 #define SHOAL_WIRE_MAX_META     32      //  metadata entries
 #define SHOAL_WIRE_MAX_META_KEY 64      //  bytes in a metadata key
 #define SHOAL_WIRE_MAX_META_VALUE 1024  //  bytes in a metadata value

@@ -36,6 +36,15 @@ import zmq
 import itertools, time
 import msgpack, zmq
 
+def split(frame):
+    """A message is one frame: the header, one msgpack value, then the body's
+    bytes (b"" when nothing follows: a nil body). Raises ValueError if the
+    frame does not start with one whole msgpack value."""
+    try:
+        return msgpack.unpackb(frame, unicode_errors="replace"), b""
+    except msgpack.ExtraData as extra:              # bytes after the header: the body
+        return extra.unpacked, extra.extra
+
 class Client:
     """Calls shoal services at one endpoint over a DEALER socket."""
     def __init__(self, endpoint, context=None):
@@ -48,12 +57,13 @@ class Client:
         """Returns (status, message, reply body); status 4 when time is up."""
         call_id, deadline = next(self.ids), time.monotonic() + timeout_ms / 1000
         header = ["shoal", 1, "REQ", call_id, service, method, timeout_ms, meta or {}]
-        self.socket.send_multipart([msgpack.packb(header), msgpack.packb(body)])
+        self.socket.send(msgpack.packb(header) + msgpack.packb(body))     # one frame
         while (left := deadline - time.monotonic()) > 0 and self.socket.poll(left * 1000):
             frames = self.socket.recv_multipart()
-            reply = msgpack.unpackb(frames[0], unicode_errors="replace")
-            if len(frames) == 2 and type(reply) is list and reply[:4] == ["shoal", 1, "REP", call_id]:
-                return reply[4], reply[5], msgpack.unpackb(frames[1]) if frames[1] else None
+            reply, rest = split(frames[0])
+            if len(frames) == 1 and type(reply) is list and len(reply) == 6 \
+                    and reply[:4] == ["shoal", 1, "REP", call_id]:
+                return reply[4], reply[5], msgpack.unpackb(rest) if rest else None
         return 4, "no reply within the deadline", None  # a late reply is dropped
 # --- end doc: client ---
 
@@ -71,9 +81,11 @@ def serve(router, name, methods, stop):
         if not router.poll(100):                        # wake up to look at STOP
             continue
         identity, *frames = router.recv_multipart()
-        call_id, status, message, reply = 0, 0, "", None
+        call_id, status, message, reply = 0, 0, "", b""
         try:
-            header = msgpack.unpackb(frames[0]) if len(frames) == 2 else None
+            if len(frames) != 1:
+                raise ShoalError(3, f"a message is 1 frame (header and body); got {len(frames)}")
+            header, rest = split(frames[0])
             if type(header) is not list or len(header) < 4 or header[0] != "shoal":
                 raise ShoalError(3, "not a shoal request")
             call_id = header[3] if type(header[3]) is int and header[3] > 0 else 0
@@ -85,7 +97,8 @@ def serve(router, name, methods, stop):
                 raise ShoalError(5, f"no service '{header[4]}' here (this is '{name}')")
             if header[5] not in methods:
                 raise ShoalError(12, f"service '{name}' has no method '{header[5]}'")
-            reply = methods[header[5]](msgpack.unpackb(frames[1]) if frames[1] else None)
+            body = msgpack.unpackb(rest) if rest else None
+            reply = msgpack.packb(methods[header[5]](body))
         except ShoalError as error:
             status, message = error.status, error.message
         except ValueError as error:                     # bad msgpack, or a bad argument
@@ -93,8 +106,7 @@ def serve(router, name, methods, stop):
         except Exception as error:                      # a bug in the method
             status, message = 13, f"{type(error).__name__}: {error}"
         header = ["shoal", 1, "REP", call_id, status, message]
-        router.send_multipart([identity, msgpack.packb(header),
-                               msgpack.packb(reply if status == 0 else None)])
+        router.send_multipart([identity, msgpack.packb(header) + reply])   # nil if b""
 # --- end doc: service ---
 
 # ---------------------------------------------------------------------------
@@ -129,10 +141,14 @@ TOP_BUILDDIR = os.environ.get("top_builddir") or os.path.join(os.path.dirname(
 TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.join(os.path.dirname(
     os.path.abspath(__file__)), "..")
 
-# The worked example of docs/protocol.md: the request header and body
+# The worked example of docs/protocol.md: the request's one frame (header,
+# then body), the reply's, and the error reply whose bytes lib/shoal_wire.c's
+# selftest asserts
 EXAMPLE_HEADER = "98 a5 73 68 6f 61 6c 01 a3 52 45 51 01 a4 65 63 68 6f a4 65 63 68 6f cd 03 e8 80"
 EXAMPLE_BODY = "81 a4 74 65 78 74 a2 68 69"
-EXAMPLE_REPLY = "96 a5 73 68 6f 61 6c 01 a3 52 45 50 01 00 a0"
+EXAMPLE_REQUEST = EXAMPLE_HEADER + " " + EXAMPLE_BODY
+EXAMPLE_REPLY = "96 a5 73 68 6f 61 6c 01 a3 52 45 50 01 00 a0 " + EXAMPLE_BODY
+EXAMPLE_ERROR = "96 a5 73 68 6f 61 6c 01 a3 52 45 50 07 05 a2 6e 6f"
 
 
 def read_line(stream, deadline):
@@ -152,13 +168,20 @@ def read_line(stream, deadline):
 
 
 def raw_call(socket, frames, timeout_ms=2000):
-    """Sends FRAMES as one message on a DEALER, returns the reply frames
-    with the header decoded, or None when nothing came within the time."""
+    """Sends FRAMES as one message on a DEALER. Returns the reply as (header
+    decoded, the body's bytes, the reply's number of frames), or None when
+    nothing came within the time."""
     socket.send_multipart(frames)
     if not socket.poll(timeout_ms):
         return None
     reply = socket.recv_multipart()
-    return [msgpack.unpackb(reply[0])] + reply[1:]
+    header, rest = split(reply[0])
+    return header, rest, len(reply)
+
+
+def request(call_id, service="echo", method="echo", version=1):
+    """The bytes of a request header, to be followed by a body."""
+    return msgpack.packb(["shoal", version, "REQ", call_id, service, method, 1000, {}])
 
 
 def stop_process(process):
@@ -198,10 +221,16 @@ def check_doc():
         tap_ok(mine is not None and mine == theirs,
                f"docs/protocol.md shows the tested {marker} code unchanged")
     header = ["shoal", 1, "REQ", 1, "echo", "echo", 1000, {}]
-    tap_ok(msgpack.packb(header).hex(" ") == EXAMPLE_HEADER
-           and EXAMPLE_HEADER in doc and EXAMPLE_BODY in doc and EXAMPLE_REPLY in doc
-           and msgpack.packb({"text": "hi"}).hex(" ") == EXAMPLE_BODY,
+    reply = ["shoal", 1, "REP", 1, 0, ""]
+    body = {"text": "hi"}
+    tap_ok((msgpack.packb(header) + msgpack.packb(body)).hex(" ") == EXAMPLE_REQUEST
+           and (msgpack.packb(reply) + msgpack.packb(body)).hex(" ") == EXAMPLE_REPLY
+           and msgpack.packb(["shoal", 1, "REP", 7, 5, "no"]).hex(" ") == EXAMPLE_ERROR
+           and EXAMPLE_REQUEST in doc and EXAMPLE_REPLY in doc and EXAMPLE_ERROR in doc,
            "the worked example's bytes are msgpack's and are in the doc")
+    tap_ok(split(bytes.fromhex(EXAMPLE_REQUEST)) == (header, bytes.fromhex(EXAMPLE_BODY))
+           and split(bytes.fromhex(EXAMPLE_ERROR)) == (["shoal", 1, "REP", 7, 5, "no"], b""),
+           "split() finds the header and the body's bytes in one frame")
 
 
 def as_client(endpoint, context):
@@ -256,29 +285,48 @@ def as_client(endpoint, context):
                f"$describe lists the methods and which are idempotent ({names})")
 
         # The worked example, byte for byte, and the reply it shows
-        frames = raw_call(raw, [bytes.fromhex(EXAMPLE_HEADER), bytes.fromhex(EXAMPLE_BODY)])
-        tap_ok(frames is not None and frames[0] == ["shoal", 1, "REP", 1, 0, ""]
-               and frames[1] == bytes.fromhex(EXAMPLE_BODY),
-               "the worked example's request gets the worked example's reply")
+        raw.send(bytes.fromhex(EXAMPLE_REQUEST))
+        frames = raw.recv_multipart() if raw.poll(2000) else None
+        tap_ok(frames == [bytes.fromhex(EXAMPLE_REPLY)],
+               "the worked example's request gets the worked example's reply, byte for byte "
+               f"({frames and frames[0].hex(' ')})")
+
+        # A header with nothing after it: a nil body
+        reply = raw_call(raw, [request(70)])
+        tap_ok(reply is not None and reply[0] == ["shoal", 1, "REP", 70, OK, ""]
+               and msgpack.unpackb(reply[1]) is None and reply[2] == 1,
+               f"a header alone is a request with a nil body ({reply})")
 
         # Another protocol version: FAILED_PRECONDITION, with the id
-        frames = raw_call(raw, [msgpack.packb(["shoal", 2, "REQ", 77, "echo", "echo", 1000,
-                                               {}]), b""])
-        tap_ok(frames is not None and frames[0][3] == 77
-               and frames[0][4] == FAILED_PRECONDITION and frames[0][:3] == ["shoal", 1, "REP"],
-               f"a version 2 header gets FAILED_PRECONDITION with its id "
-               f"({frames and frames[0]})")
+        reply = raw_call(raw, [request(77, version=2)])
+        tap_ok(reply is not None and reply[0][:5] == ["shoal", 1, "REP", 77, FAILED_PRECONDITION]
+               and reply[1] == b"" and reply[2] == 1,
+               f"a version 2 header gets FAILED_PRECONDITION with its id ({reply})")
 
-        frames = raw_call(raw, [b"hello"])
-        tap_ok(frames is not None and frames[0][3] == 0
-               and frames[0][4] == INVALID_ARGUMENT and len(frames) == 2,
-               f"a stray frame gets INVALID_ARGUMENT with id 0 ({frames and frames[0]})")
+        reply = raw_call(raw, [b"hello"])
+        tap_ok(reply is not None and reply[0][3:5] == [0, INVALID_ARGUMENT] and reply[2] == 1,
+               f"a stray frame gets INVALID_ARGUMENT with id 0 ({reply})")
 
-        frames = raw_call(raw, [msgpack.packb(["shoal", 1, "REQ", 78, "echo", "echo", 1000,
-                                               {}]), b"\x92\x01"])
-        tap_ok(frames is not None and frames[0][3:5] == [78, INVALID_ARGUMENT]
-               and "body" in frames[0][5],
-               f"a truncated body gets INVALID_ARGUMENT ({frames and frames[0]})")
+        reply = raw_call(raw, [request(78) + b"\x92\x01"])
+        tap_ok(reply is not None and reply[0][3:5] == [78, INVALID_ARGUMENT]
+               and "body" in reply[0][5],
+               f"a truncated body gets INVALID_ARGUMENT ({reply})")
+
+        reply = raw_call(raw, [request(79) + msgpack.packb("one") + msgpack.packb("two")])
+        tap_ok(reply is not None and reply[0][3:5] == [79, INVALID_ARGUMENT]
+               and "trailing" in reply[0][5],
+               f"two values after the header get INVALID_ARGUMENT ({reply})")
+
+        # The old shape, [header, body] in two frames: refused, id 0
+        reply = raw_call(raw, [request(80), msgpack.packb({"text": "hi"})])
+        tap_ok(reply is not None and reply[0][3:5] == [0, INVALID_ARGUMENT]
+               and "got 2" in reply[0][5] and reply[2] == 1,
+               f"a message of 2 frames gets INVALID_ARGUMENT with id 0 ({reply})")
+
+        # ... unless its header is another version's: that comes first
+        reply = raw_call(raw, [request(81, version=2), b"\xc0"])
+        tap_ok(reply is not None and reply[0][3:5] == [81, FAILED_PRECONDITION],
+               f"2 frames starting with a version 2 header get FAILED_PRECONDITION ({reply})")
 
         # A deadline: the call ends on time, and the late reply is dropped
         start = time.monotonic()
@@ -303,7 +351,8 @@ def as_service(context):
     def fail(body):
         raise ShoalError(NOT_FOUND, "no such text")
 
-    methods = {"upper": lambda body: {"text": body["text"].upper()}, "fail": fail}
+    methods = {"upper": lambda body: {"text": body["text"].upper()}, "fail": fail,
+               "unpackable": lambda body: {"a set": {1, 2}}}
     stop = threading.Event()
     thread = threading.Thread(target=serve, args=(router, "pyecho", methods, stop))
     thread.start()
@@ -339,6 +388,10 @@ def as_service(context):
         tap_ok(result.returncode == 1 and result.stderr.startswith("error: INTERNAL: "),
                f"a Python method's bug is INTERNAL: {result.stderr.strip()!r}")
 
+        result = run("pyecho", "unpackable")
+        tap_ok(result.returncode == 1 and result.stderr.startswith("error: INTERNAL: "),
+               f"a result msgpack cannot encode is INTERNAL: {result.stderr.strip()!r}")
+
         client = Client(endpoint, context)
         try:
             status, message, reply = client.call("pyecho", "upper", {"text": "py"}, 3000)
@@ -348,6 +401,24 @@ def as_service(context):
             tap_ok(status == NOT_FOUND, "the Python service answers NOT_FOUND for another name")
         finally:
             client.socket.close()
+
+        raw = context.socket(zmq.DEALER)
+        raw.setsockopt(zmq.LINGER, 0)
+        raw.connect(endpoint)
+        try:
+            reply = raw_call(raw, [request(5, "pyecho", "upper"), msgpack.packb({"text": "x"})])
+            tap_ok(reply is not None and reply[0][3:5] == [0, INVALID_ARGUMENT]
+                   and reply[2] == 1,
+                   f"the Python service refuses a message of 2 frames ({reply})")
+            reply = raw_call(raw, [request(6, "pyecho", "upper") + b"\xc1"])
+            tap_ok(reply is not None and reply[0][3:5] == [6, INVALID_ARGUMENT]
+                   and reply[1] == b"",
+                   f"the Python service refuses a body that is not msgpack ({reply})")
+            reply = raw_call(raw, [request(7, "pyecho", "upper", version=2)])
+            tap_ok(reply is not None and reply[0][3:5] == [7, FAILED_PRECONDITION],
+                   f"the Python service refuses version 2 with its id ({reply})")
+        finally:
+            raw.close()
     finally:
         stop.set()
         thread.join(timeout=10)
