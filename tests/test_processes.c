@@ -171,13 +171,18 @@ test_concurrent (s_process_t *processes)
 static void
 test_frozen (s_process_t *process, shoal_client_t *client)
 {
+    //  kill returns before the process has stopped: wait for that event, or
+    //  a busy machine lets it answer first
     kill (process->pid, SIGSTOP);
+    int status;
+    waitpid (process->pid, &status, WUNTRACED);
     int64_t start = zclock_mono ();
     shoal_call_t *call = shoal_client_call (client, process->endpoints [0], "echo", "echo",
                                             "\xc0", 1, 200);
     int64_t took = zclock_mono () - start;
     tap_ok (shoal_call_status (call) == SHOAL_DEADLINE_EXCEEDED && took < 500,
-            "a call to a frozen process ends DEADLINE_EXCEEDED in %d ms", (int) took);
+            "a call to a frozen process ends DEADLINE_EXCEEDED in %d ms (%s)", (int) took,
+            shoal_status_name (shoal_call_status (call)));
     shoal_call_destroy (&call);
     kill (process->pid, SIGCONT);
     call = shoal_client_call (client, process->endpoints [0], "echo", "echo", "\xc0", 1, 3000);
