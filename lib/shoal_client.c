@@ -40,6 +40,7 @@ typedef struct {
     bool counted;               //  by name: the attempt is in the balancer's figures
     s_link_t *link;             //  while parked: the link it waits for
     int64_t until;              //  while parked: when to give up on that link
+    int64_t not_before;         //  while parked: a delay (a fault), else 0
     void *parked;               //  while parked: handle in the client's list
 } s_route_t;
 
@@ -284,15 +285,20 @@ s_send (shoal_client_t *self, s_link_t *link, shoal_call_t *call, const char *se
     return error == EAGAIN ? EAGAIN : -1;
 }
 
+//  Parks CALL until its link takes it, or until NOT_BEFORE for a delayed
+//  one (a fault); a link is polled for writing only for the former
 static void
 s_park (shoal_client_t *self, shoal_call_t *call, s_route_t *route, s_link_t *link,
-        int64_t until)
+        int64_t until, int64_t not_before)
 {
     route->link = link;
     route->until = until;
+    route->not_before = not_before;
     route->parked = zlistx_add_end (self->parked, call);
-    link->parked++;
-    self->items_stale = true;
+    if (!not_before) {
+        link->parked++;
+        self->items_stale = true;
+    }
 }
 
 static void
@@ -302,9 +308,11 @@ s_unpark (shoal_client_t *self, s_route_t *route)
         return;
     zlistx_delete (self->parked, route->parked);
     route->parked = NULL;
-    route->link->parked--;
+    if (!route->not_before) {
+        route->link->parked--;
+        self->items_stale = true;
+    }
     route->link = NULL;
-    self->items_stale = true;
 }
 
 //  --------------------------------------------------------------------------
@@ -408,19 +416,27 @@ s_dispatch (shoal_client_t *self, shoal_call_t *call)
         s_link_t *link = s_link (self, info->local && info->inproc ? info->inproc
                                                                   : info->endpoint);
         shoal_call_set_id (call, ++self->next_id);
-        int rc = link ? s_send (self, link, call, route->service, route->method, route->body,
-                                route->size, route->meta, route->meta_size)
-                      : -1;
+        //  Faults a test asked for (shoal_testkit): one atomic load if none
+        int delay;
+        shoal_fault_t fault = shoal_node_fault (self->node, info->node, &delay);
+        int rc = -1;
+        if (link && fault == SHOAL_FAULT_DROP)
+            rc = 0;                     //  lost on the wire: never sent
+        else if (link && fault == SHOAL_FAULT_NONE && delay == 0)
+            rc = s_send (self, link, call, route->service, route->method, route->body,
+                         route->size, route->meta, route->meta_size);
+        else if (link && fault == SHOAL_FAULT_NONE)
+            rc = EAGAIN;                //  delayed: parked below
         if (rc != -1) {
             zhashx_insert (self->pending, s_key (call), call);
             shoal_balancer_sent (self->balancer, route->instance);
             route->counted = true;
             self->named_pending++;
             if (rc == EAGAIN) {
-                int64_t until = now + SHOAL_CONNECT_BUDGET;
-                s_park (self, call, route, link, until < shoal_call_deadline (call)
-                                                     ? until
-                                                     : shoal_call_deadline (call));
+                int64_t until = delay ? shoal_call_deadline (call) : now + SHOAL_CONNECT_BUDGET;
+                s_park (self, call, route, link,
+                        until < shoal_call_deadline (call) ? until : shoal_call_deadline (call),
+                        delay ? now + delay : 0);
             }
             return;
         }
@@ -549,6 +565,10 @@ s_flush_parked (shoal_client_t *self)
         //  next before acting on this one
         shoal_call_t *next = (shoal_call_t *) zlistx_next (self->parked);
         s_route_t *route = (s_route_t *) shoal_call_route (call);
+        if (route->not_before > now) {
+            call = next;                //  delayed, and not yet due
+            continue;
+        }
         int rc = s_send (self, route->link, call, route->service, route->method, route->body,
                          route->size, route->meta, route->meta_size);
         if (rc == 0)
@@ -591,7 +611,8 @@ s_pump (shoal_client_t *self, int64_t timeout)
         int64_t now = zclock_mono ();
         for (shoal_call_t *call = (shoal_call_t *) zlistx_first (self->parked); call;
              call = (shoal_call_t *) zlistx_next (self->parked)) {
-            int64_t left = ((s_route_t *) shoal_call_route (call))->until - now;
+            s_route_t *route = (s_route_t *) shoal_call_route (call);
+            int64_t left = (route->not_before > now ? route->not_before : route->until) - now;
             if (left < timeout)
                 timeout = left > 0 ? left : 0;
         }
@@ -734,7 +755,7 @@ s_start (shoal_client_t *self, const char *endpoint, const char *key, const char
         //  Not connected yet: keep a copy, and send it once it is
         s_route_t *route = s_route_new (call, endpoint, NULL, service, method, body, size,
                                         meta, meta_size);
-        s_park (self, call, route, link, shoal_call_deadline (call));
+        s_park (self, call, route, link, shoal_call_deadline (call), 0);
     }
     return call;
 }

@@ -35,6 +35,7 @@ struct _shoal_instance_t {
     uint64_t waiting_max;           //  most requests found waiting at one look
     shoal_stats_t *stats;           //  per method
     int64_t started;                //  zclock_mono
+    shoal_method_t fallback;        //  serves undeclared methods, if set (mocks)
 };
 
 //  --------------------------------------------------------------------------
@@ -159,7 +160,12 @@ s_lookup (shoal_instance_t *self, const char *name)
                 return &s_builtins [index];
         return NULL;
     }
-    return (shoal_method_t *) zhashx_lookup (self->slot->methods, name);
+    shoal_method_t *method = (shoal_method_t *) zhashx_lookup (self->slot->methods, name);
+    if (!method && self->slot->fallback) {
+        self->fallback.handler = self->slot->fallback;
+        return &self->fallback;
+    }
+    return method;
 }
 
 static void *
@@ -183,7 +189,10 @@ s_run_handler (shoal_instance_t *self, shoal_method_t *method, shoal_request_t *
                            memory_order_relaxed);
     atomic_fetch_add_explicit (&self->slot->calls, 1, memory_order_relaxed);
     atomic_store_explicit (&self->slot->busy, 0, memory_order_relaxed);
-    shoal_stats_record (self->stats, method->name, shoal_request_status (request), took);
+    shoal_stats_record (self->stats,
+                        method == &self->fallback ? shoal_request_method (request)
+                                                  : method->name,
+                        shoal_request_status (request), took);
 }
 
 //  Logs the first refusals and then every power of two, so a flood of bad
@@ -373,6 +382,8 @@ s_instance_new (zsock_t *pipe, shoal_instance_slot_t *slot)
     msgpack_sbuffer_init (&self->reply_header);
     self->stats = shoal_stats_new ();
     self->started = zclock_mono ();
+    self->fallback.name = "*";      //  its figures are kept under "*"
+    self->fallback.doc = "answers every method not declared";
     self->request = shoal_request_new (self);
     snprintf (slot->inproc, sizeof (slot->inproc), "inproc://shoal/%s/%s",
               shoal_service_name (self->service), slot->id);
@@ -451,6 +462,23 @@ shoal_instance_actor (zsock_t *pipe, void *args)
             char *command = zstr_recv (pipe);
             if (!command || streq (command, "$TERM"))
                 running = false;
+            else if (streq (command, "CRASH")) {
+                //  A fault (shoal_testkit): stop at once, answer nothing
+                zstr_free (&command);
+                s_instance_destroy (&self);
+                return;
+            }
+            else if (streq (command, "FREEZE")) {
+                //  A fault (shoal_testkit): read nothing until thawed
+                zsock_signal (pipe, 0);
+                char *thaw = zstr_recv (pipe);
+                bool thawed = thaw && streq (thaw, "THAW");
+                zstr_free (&thaw);
+                if (thawed)
+                    zsock_signal (pipe, 0);
+                else
+                    running = false;
+            }
             else
                 zsys_error ("shoal: instance: unknown command '%s'", command);
             zstr_free (&command);

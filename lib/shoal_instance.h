@@ -13,6 +13,7 @@ typedef struct {
     shoal_service_t *service;   //  read-only while instances run
     zhashx_t *methods;          //  the instance's own method table (see below)
     zlistx_t *idempotent;       //  names of idempotent methods, for the node
+    shoal_handler_fn *fallback; //  serves undeclared methods, if set (mocks)
     shoal_node_t *node;         //  announces the instance, if set
     char endpoint [256];        //  in: what to bind; out: the real endpoint
     char inproc [256];          //  out: the in-process endpoint

@@ -20,6 +20,7 @@ typedef struct {
     int64_t made;               //  when we introduced ourselves
     int64_t heard;              //  last STATE from the node there; 0 = never
     bool seed;                  //  kept however long it is silent
+    bool cut;                   //  a fault: what we send it is lost
 } s_peer_t;
 
 typedef struct {
@@ -39,6 +40,7 @@ typedef struct {
     int64_t last_beat;
     bool changed;               //  the view must be published again
     size_t ungreeted;           //  peers whose first STATE is still to go
+    zhashx_t *cut;              //  node id -> its gossip endpoint (a fault)
 } s_membership_t;
 
 //  How often a node retries a first STATE while a new peer connects
@@ -119,10 +121,12 @@ s_make_state (s_membership_t *self)
 }
 
 //  Sends a message to one peer; a peer that cannot take it now loses it.
-//  Returns true if it went.
+//  Returns true if it went (or was lost to a cut, as if on the wire).
 static bool
 s_send_to (s_peer_t *peer, msgpack_sbuffer *message)
 {
+    if (peer->cut)
+        return true;
     return zmq_send (zsock_resolve (peer->dealer), message->data, message->size,
                      ZMQ_DONTWAIT) != -1;
 }
@@ -162,6 +166,9 @@ s_introduce (s_membership_t *self, const char *endpoint, bool seed)
     peer->dealer = dealer;
     peer->made = zclock_mono ();
     peer->seed = seed;
+    for (char *gone = (char *) zhashx_first (self->cut); gone;
+         gone = (char *) zhashx_next (self->cut))
+        peer->cut |= streq (gone, endpoint);
     zhashx_insert (self->peers, endpoint, peer);
     //  Not connected yet, ZMQ_IMMEDIATE refuses until it is: the loop tries
     //  again every few ms (s_greet), rather than block here or wait a beat
@@ -274,6 +281,8 @@ s_receive (s_membership_t *self, const void *data, size_t size)
         return;
     }
     uint64_t incarnation = field [5].via.u64;
+    if (zhashx_lookup (self->cut, node))
+        return;                         //  a fault: lost on the wire
     if (s_text_is (&field [2], "BYE")) {
         if (streq (node, self->config->id))
             return;
@@ -450,36 +459,93 @@ s_beat (s_membership_t *self)
     self->next_beat = now + self->config->beat;
 }
 
-//  Handles a command from the node; returns false on $TERM
+//  Marks the peer socket of node ID cut or not
+static void
+s_mark_cut (s_membership_t *self, const char *endpoint, bool cut)
+{
+    s_peer_t *peer = endpoint ? (s_peer_t *) zhashx_lookup (self->peers, endpoint) : NULL;
+    if (peer)
+        peer->cut = cut;
+}
+
+//  Waits, frozen (a fault), for THAW; returns false if told to end instead
+static bool
+s_frozen (s_membership_t *self)
+{
+    zsock_signal (self->pipe, 0);
+    while (true) {
+        zmsg_t *message = zmsg_recv (self->pipe);
+        char *command = message ? zmsg_popstr (message) : NULL;
+        bool thaw = command && streq (command, "THAW");
+        bool end = !command || streq (command, "$TERM");
+        zstr_free (&command);
+        zmsg_destroy (&message);
+        if (thaw) {
+            //  The next beat is late, so it will not judge the silence that
+            //  was ours (see s_beat)
+            zsock_signal (self->pipe, 0);
+            return true;
+        }
+        if (end)
+            return false;
+        zsock_signal (self->pipe, 0);   //  anything else waits for the thaw
+    }
+}
+
+//  Handles a command from the node: [command, pointer, text]; returns
+//  false on $TERM
 static bool
 s_command (s_membership_t *self)
 {
-    char *command = NULL;
+    zmsg_t *message = zmsg_recv (self->pipe);
+    if (!message)
+        return false;
+    char *command = zmsg_popstr (message);
+    zframe_t *frame = zmsg_pop (message);
     void *pointer = NULL;
-    if (zsock_recv (self->pipe, "sp", &command, &pointer) == -1)
-        return false;
-    if (streq (command, "$TERM")) {
-        zstr_free (&command);
-        return false;
-    }
+    if (frame && zframe_size (frame) == sizeof (void *))
+        memcpy (&pointer, zframe_data (frame), sizeof (void *));
+    zframe_destroy (&frame);
+    char *text = zmsg_popstr (message);
+    zmsg_destroy (&message);
+    bool carry_on = true;
     shoal_instance_slot_t *slot = (shoal_instance_slot_t *) pointer;
-    if (streq (command, "ADD"))
-        zlistx_add_end (self->locals, slot);
-    else if (streq (command, "DRAIN"))
-        atomic_store (&slot->draining, 1);
-    else if (streq (command, "REMOVE")) {
-        void *handle = zlistx_find (self->locals, slot);
-        if (handle)
-            zlistx_delete (self->locals, handle);
+    if (!command || streq (command, "$TERM"))
+        carry_on = false;
+    else if (streq (command, "FREEZE"))
+        carry_on = s_frozen (self);
+    else {
+        if (streq (command, "ADD"))
+            zlistx_add_end (self->locals, slot);
+        else if (streq (command, "DRAIN"))
+            atomic_store (&slot->draining, 1);
+        else if (streq (command, "REMOVE")) {
+            void *handle = zlistx_find (self->locals, slot);
+            if (handle)
+                zlistx_delete (self->locals, handle);
+        }
+        else if (streq (command, "IDEMPOTENT") && text)
+            zlistx_add_end (slot->idempotent, text);
+        else if (streq (command, "CUT") && text) {
+            const char *endpoint = shoal_registry_endpoint (self->registry, text);
+            zhashx_update (self->cut, text, endpoint ? strdup (endpoint) : strdup (""));
+            s_mark_cut (self, endpoint, true);
+        }
+        else if (streq (command, "HEAL") && text) {
+            char *endpoint = (char *) zhashx_lookup (self->cut, text);
+            s_mark_cut (self, endpoint, false);
+            zhashx_delete (self->cut, text);
+        }
+        //  Tell everyone now, not at the next beat
+        s_refresh_self (self);
+        s_send_state_to_all (self);
+        if (self->changed)
+            s_publish (self);
+        zsock_signal (self->pipe, 0);
     }
-    //  Tell everyone now, not at the next beat
-    s_refresh_self (self);
-    s_send_state_to_all (self);
-    if (self->changed)
-        s_publish (self);
     zstr_free (&command);
-    zsock_signal (self->pipe, 0);
-    return true;
+    zstr_free (&text);
+    return carry_on;
 }
 
 //  --------------------------------------------------------------------------
@@ -559,6 +625,8 @@ shoal_membership_actor (zsock_t *pipe, void *node)
     self->peers = zhashx_new ();
     zhashx_set_destructor (self->peers, s_peer_destroy);
     self->locals = zlistx_new ();
+    self->cut = zhashx_new ();
+    zhashx_set_destructor (self->cut, (zhashx_destructor_fn *) zstr_free);
     self->incarnation = (uint64_t) zclock_time ();
     msgpack_sbuffer_init (&self->state);
     msgpack_zone_init (&self->zone, 4096);
@@ -603,6 +671,7 @@ shoal_membership_actor (zsock_t *pipe, void *node)
     zactor_destroy (&self->beacon);
     shoal_rendezvous_destroy (&self->rendezvous);
     zhashx_destroy (&self->peers);
+    zhashx_destroy (&self->cut);
     zlistx_destroy (&self->locals);
     zsock_destroy (&self->router);
     shoal_registry_destroy (&self->registry);

@@ -15,7 +15,20 @@ struct _shoal_node_t {
     atomic_uint_fast64_t generation;    //  bumped with every view
     size_t pending;                     //  peers introduced to, not heard from
     atomic_uint_fast64_t refused;
+    //  Faults (shoal_testkit), under LOCK; FAULTY is read without it, so
+    //  that a client pays one atomic load when there are none
+    zlistx_t *faults;
+    atomic_bool faulty;
 };
+
+//  A fault on the link to one peer node
+typedef struct {
+    char peer [65];
+    bool cut;
+    double drop;
+    int delay;
+    uint64_t random;            //  seeded the same for every link and run
+} s_fault_t;
 
 static bool
 s_valid_cluster (const char *cluster)
@@ -74,6 +87,8 @@ shoal_node_new (const char *cluster)
     pthread_condattr_setclock (&attributes, CLOCK_MONOTONIC);
     pthread_cond_init (&self->published, &attributes);
     pthread_condattr_destroy (&attributes);
+    self->faults = zlistx_new ();
+    zlistx_set_destructor (self->faults, (zlistx_destructor_fn *) zstr_free);
     return self;
 }
 
@@ -85,6 +100,7 @@ shoal_node_destroy (shoal_node_t **self_p)
         return;
     shoal_actor_destroy (&self->actor);
     shoal_view_destroy (&self->view);
+    zlistx_destroy (&self->faults);
     pthread_cond_destroy (&self->published);
     pthread_mutex_destroy (&self->lock);
     zlistx_destroy (&self->config.seeds);
@@ -297,13 +313,98 @@ shoal_node_count_refused (shoal_node_t *self)
     atomic_fetch_add (&self->refused, 1);
 }
 
-void
-shoal_node_announce (shoal_node_t *self, const char *command, shoal_instance_slot_t *slot)
+//  Sends a command to the membership and waits until it is done
+static void
+s_command (shoal_node_t *self, const char *command, void *pointer, const char *text)
 {
     if (!self->actor)
         return;
-    zsock_send (shoal_actor_sock (self->actor), "sp", command, slot);
+    zsock_send (shoal_actor_sock (self->actor), "sps", command, pointer, text ? text : "");
     zsock_wait (shoal_actor_sock (self->actor));
+}
+
+void
+shoal_node_announce (shoal_node_t *self, const char *command, shoal_instance_slot_t *slot)
+{
+    s_command (self, command, slot, NULL);
+}
+
+void
+shoal_node_announce_idempotent (shoal_node_t *self, shoal_instance_slot_t *slot,
+                                const char *method)
+{
+    s_command (self, "IDEMPOTENT", slot, method);
+}
+
+//  --------------------------------------------------------------------------
+//  Faults
+
+static s_fault_t *
+s_fault (shoal_node_t *self, const char *peer)
+{
+    for (s_fault_t *fault = (s_fault_t *) zlistx_first (self->faults); fault;
+         fault = (s_fault_t *) zlistx_next (self->faults))
+        if (streq (fault->peer, peer))
+            return fault;
+    s_fault_t *fault = (s_fault_t *) zmalloc (sizeof (s_fault_t));
+    snprintf (fault->peer, sizeof (fault->peer), "%s", peer);
+    fault->random = 0x9e3779b97f4a7c15ULL;
+    zlistx_add_end (self->faults, fault);
+    atomic_store (&self->faulty, true);
+    return fault;
+}
+
+void
+shoal_node_freeze (shoal_node_t *self, bool frozen)
+{
+    s_command (self, frozen ? "FREEZE" : "THAW", NULL, NULL);
+}
+
+void
+shoal_node_cut (shoal_node_t *self, const char *peer, bool cut)
+{
+    pthread_mutex_lock (&self->lock);
+    s_fault (self, peer)->cut = cut;
+    pthread_mutex_unlock (&self->lock);
+    s_command (self, cut ? "CUT" : "HEAL", NULL, peer);
+}
+
+void
+shoal_node_lossy (shoal_node_t *self, const char *peer, double drop, int delay_ms)
+{
+    pthread_mutex_lock (&self->lock);
+    s_fault_t *fault = s_fault (self, peer);
+    fault->drop = drop;
+    fault->delay = delay_ms;
+    fault->random = 0x9e3779b97f4a7c15ULL;      //  the same sequence each time
+    pthread_mutex_unlock (&self->lock);
+}
+
+shoal_fault_t
+shoal_node_fault (shoal_node_t *self, const char *peer, int *delay_ms)
+{
+    *delay_ms = 0;
+    if (!atomic_load_explicit (&self->faulty, memory_order_relaxed))
+        return SHOAL_FAULT_NONE;
+    shoal_fault_t result = SHOAL_FAULT_NONE;
+    pthread_mutex_lock (&self->lock);
+    for (s_fault_t *fault = (s_fault_t *) zlistx_first (self->faults); fault;
+         fault = (s_fault_t *) zlistx_next (self->faults))
+        if (streq (fault->peer, peer)) {
+            if (fault->cut)
+                result = SHOAL_FAULT_CUT;
+            else if (fault->drop > 0) {
+                fault->random ^= fault->random << 13;
+                fault->random ^= fault->random >> 7;
+                fault->random ^= fault->random << 17;
+                if ((double) (fault->random >> 11) / (double) (1ULL << 53) < fault->drop)
+                    result = SHOAL_FAULT_DROP;
+            }
+            *delay_ms = fault->delay;
+            break;
+        }
+    pthread_mutex_unlock (&self->lock);
+    return result;
 }
 
 //  --------------------------------------------------------------------------

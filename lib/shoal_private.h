@@ -109,6 +109,42 @@ int
 const char *
     shoal_service_node (shoal_service_t *self);
 
+//  For mocks (shoal_testkit): HANDLER serves every method that is not
+//  declared, instead of UNIMPLEMENTED; and METHOD is announced idempotent
+//  (also once the service runs)
+void
+    shoal_service_fallback (shoal_service_t *self, shoal_handler_fn *handler);
+int
+    shoal_service_set_idempotent (shoal_service_t *self, const char *method);
+//  The same through the node, for a running instance
+void
+    shoal_node_announce_idempotent (shoal_node_t *self, shoal_instance_slot_t *slot,
+                                    const char *method);
+
+//  Faults, for shoal_testkit. Each returns once it has taken effect.
+//  Instance INDEX stops at once: no draining, no answer to what it holds
+int
+    shoal_service_crash (shoal_service_t *self, size_t index);
+//  Every instance stops reading its socket until thawed
+void
+    shoal_service_freeze (shoal_service_t *self, bool frozen);
+//  The node stops gossiping until thawed
+void
+    shoal_node_freeze (shoal_node_t *self, bool frozen);
+//  Gossip with node PEER is lost, and this node's clients cannot send to
+//  PEER's instances (CUT false heals)
+void
+    shoal_node_cut (shoal_node_t *self, const char *peer, bool cut);
+//  Calls from this node's clients to PEER's instances are dropped with
+//  probability DROP (seeded, so the same ones on every run) and delayed
+void
+    shoal_node_lossy (shoal_node_t *self, const char *peer, double drop, int delay_ms);
+//  What a client must do with a call to an instance of node PEER:
+//  SHOAL_FAULT_NONE, _CUT or _DROP; DELAY_MS is set to the delay to apply
+typedef enum { SHOAL_FAULT_NONE, SHOAL_FAULT_CUT, SHOAL_FAULT_DROP } shoal_fault_t;
+shoal_fault_t
+    shoal_node_fault (shoal_node_t *self, const char *peer, int *delay_ms);
+
 //  Selftests of the private classes
 void shoal_wire_test (bool verbose);
 void shoal_instance_test (bool verbose);

@@ -21,6 +21,8 @@ struct _shoal_service_t {
     s_instance_t *instances;
     size_t size;
     shoal_node_t *node;             //  announces the instances, if set
+    shoal_handler_fn *fallback;     //  serves undeclared methods (mocks)
+    zlistx_t *idempotent;           //  idempotent names beyond the methods'
 };
 
 //  --------------------------------------------------------------------------
@@ -65,6 +67,9 @@ shoal_service_new (const char *name, const char *version)
     self->endpoint = strdup ("tcp://127.0.0.1:*");
     self->max_message = SHOAL_DEFAULT_MAX_MESSAGE;
     self->max_depth = SHOAL_DEFAULT_MAX_DEPTH;
+    self->idempotent = zlistx_new ();
+    zlistx_set_duplicator (self->idempotent, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (self->idempotent, (zlistx_destructor_fn *) zstr_free);
     return self;
 }
 
@@ -76,6 +81,7 @@ shoal_service_destroy (shoal_service_t **self_p)
         return;
     shoal_service_stop (self);
     zhashx_destroy (&self->methods);
+    zlistx_destroy (&self->idempotent);
     free (self->name);
     free (self->version);
     free (self->endpoint);
@@ -170,14 +176,63 @@ shoal_service_prepare_slot (shoal_service_t *self, shoal_instance_slot_t *slot)
 {
     slot->service = self;
     slot->node = self->node;
+    slot->fallback = self->fallback;
     slot->methods = zhashx_new ();
     slot->idempotent = zlistx_new ();
+    zlistx_set_duplicator (slot->idempotent, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (slot->idempotent, (zlistx_destructor_fn *) zstr_free);
     for (shoal_method_t *method = (shoal_method_t *) zhashx_first (self->methods); method;
          method = (shoal_method_t *) zhashx_next (self->methods)) {
         zhashx_insert (slot->methods, method->name, method);
         if (method->flags & SHOAL_IDEMPOTENT)
             zlistx_add_end (slot->idempotent, method->name);
     }
+    for (char *name = (char *) zlistx_first (self->idempotent); name;
+         name = (char *) zlistx_next (self->idempotent))
+        zlistx_add_end (slot->idempotent, name);
+}
+
+void
+shoal_service_fallback (shoal_service_t *self, shoal_handler_fn *handler)
+{
+    self->fallback = handler;
+}
+
+int
+shoal_service_set_idempotent (shoal_service_t *self, const char *method)
+{
+    if (!shoal_wire_valid_name (method, strlen (method)))
+        return -1;
+    zlistx_add_end (self->idempotent, (void *) method);
+    //  Running instances: their node owns their list, so it makes the change
+    for (size_t index = 0; index < self->size; index++)
+        if (self->node && self->instances [index].actor)
+            shoal_node_announce_idempotent (self->node, &self->instances [index].slot, method);
+    return 0;
+}
+
+int
+shoal_service_crash (shoal_service_t *self, size_t index)
+{
+    if (index >= self->size || !self->instances [index].actor)
+        return -1;
+    s_instance_t *instance = &self->instances [index];
+    zstr_send (shoal_actor_sock (instance->actor), "CRASH");
+    shoal_actor_destroy (&instance->actor);
+    if (self->node)
+        shoal_node_announce (self->node, "REMOVE", &instance->slot);
+    return 0;
+}
+
+void
+shoal_service_freeze (shoal_service_t *self, bool frozen)
+{
+    for (size_t index = 0; index < self->size; index++)
+        if (self->instances [index].actor) {
+            zsock_t *pipe = shoal_actor_sock (self->instances [index].actor);
+            zstr_send (pipe, frozen ? "FREEZE" : "THAW");
+            zsock_wait (pipe);
+        }
 }
 
 void
@@ -230,7 +285,8 @@ shoal_service_drain (shoal_service_t *self)
     if (!self->node || !self->size)
         return;
     for (size_t index = 0; index < self->size; index++)
-        shoal_node_announce (self->node, "DRAIN", &self->instances [index].slot);
+        if (self->instances [index].actor)
+            shoal_node_announce (self->node, "DRAIN", &self->instances [index].slot);
     //  The announcement is pushed at once; callers that picked an instance
     //  just before they heard of it are still served meanwhile
     zmq_poll (NULL, 0, SHOAL_DRAIN_ANNOUNCE);
@@ -261,11 +317,12 @@ shoal_service_stop (shoal_service_t *self)
     //  Tell every instance first, so they drain side by side, then wait.
     //  An instance that could not bind has ended already: nobody to tell.
     for (size_t index = 0; index < self->size; index++)
-        if (*self->instances [index].slot.error == 0)
+        if (*self->instances [index].slot.error == 0 && self->instances [index].actor)
             zstr_send (shoal_actor_sock (self->instances [index].actor), "$TERM");
     for (size_t index = 0; index < self->size; index++) {
+        bool running = self->instances [index].actor != NULL;
         shoal_actor_destroy (&self->instances [index].actor);
-        if (self->node && *self->instances [index].slot.error == 0)
+        if (self->node && running && *self->instances [index].slot.error == 0)
             shoal_node_announce (self->node, "REMOVE", &self->instances [index].slot);
         shoal_service_release_slot (&self->instances [index].slot);
     }

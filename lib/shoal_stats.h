@@ -13,7 +13,7 @@ void
     shoal_stats_destroy (shoal_stats_t **self_p);
 
 //  Records one answered call of METHOD that took MICROS and ended STATUS.
-//  METHOD must outlive the stats (the method table's names do).
+//  At most 256 methods are kept apart; the rest count as "(others)".
 void
     shoal_stats_record (shoal_stats_t *self, const char *method, int status, uint64_t micros);
 
