@@ -5,7 +5,11 @@
         raw     a ROUTER that sends [identity, body] back, and a DEALER that
                 calls it: no framework at all, the limit;
         shoal   a shoal service with one `echo` method (one instance), called
-                through shoal_client.
+                through shoal_client at its endpoint;
+        name    (tcp only) the same instance called by name: the server joins
+                a private cluster with a node of its own, this process joins
+                it too, and the client calls with a NULL endpoint through
+                shoal_client_set_node: view, balancer, failover bookkeeping.
     Both over TCP loopback to a server in a separate process (fork), and both
     in-process over inproc:// (a ROUTER thread; the shoal service started in
     this process and called on shoal_service_inproc).
@@ -17,8 +21,10 @@
     is warmed up, then run -r times interleaved (raw, shoal, raw, shoal, ...),
     because a two-core machine is noisy: each side's median is reported, and
     shoal/raw is the median of the ratios of each raw run to the shoal run
-    after it. Every reply is checked (status OK, body equal to what was
-    sent): a benchmark that does not check can measure a bug.
+    after it. By name is compared with by endpoint the same way (each shoal
+    run with the name run right after it). Every reply is checked (status
+    OK, body equal to what was sent): a benchmark that does not check can
+    measure a bug.
 
         bench-echo                     full run, table on stdout
         bench-echo --quick --json      CI smoke run, JSON on stdout
@@ -26,7 +32,10 @@
         bench-echo --transport tcp --impl shoal --inflight 1 -n 50000
                                        one case only, for a profiler
         bench-echo --impl raw --raw-frames 2
-                                       raw with shoal's two frames per message
+                                       raw shaped as shoal's first wire format
+                                       (header and body in two frames)
+        bench-echo --transport tcp --impl shoal,name
+                                       by endpoint against by name only
 
     Exit code: 0 when every reply was right (targets are reported, not
     enforced, unless --strict: then 3 if one is missed), 1 on an error, 2 on
@@ -35,6 +44,7 @@
 #include <czmq.h>
 #include <msgpack.h>
 #include <zmq.h>
+#include <dirent.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sched.h>
@@ -44,6 +54,10 @@
 //  The targets: shoal's share of the raw limit
 #define S_TARGET_THROUGHPUT 0.80 //  shoal/raw calls per second, N > 1 in flight
 #define S_TARGET_LATENCY    1.20 //  shoal/raw median latency, 1 in flight
+//  A call by name should cost no more than a call by endpoint: by-name over
+//  by-endpoint, with 5 % allowed for what paired runs differ by anyway
+#define S_TARGET_NAME_THROUGHPUT 0.95 //  name/endpoint calls per second
+#define S_TARGET_NAME_LATENCY    1.05 //  name/endpoint median latency
 
 //  Runs of one side whose slowest is this much slower than the fastest are
 //  reported as unsteady
@@ -57,8 +71,10 @@
 //  run under valgrind
 #define S_CHILD_TIMEOUT 30000
 
-typedef enum { S_RAW = 0, S_SHOAL = 1 } s_impl_t;
-static const char *s_impl_name[] = { "raw", "shoal" };
+//  The sides: raw ZeroMQ, shoal by endpoint, shoal by name (tcp only)
+typedef enum { S_RAW = 0, S_SHOAL = 1, S_NAME = 2 } s_impl_t;
+#define S_IMPLS 3
+static const char *s_impl_name[] = { "raw", "shoal", "name" };
 
 typedef struct {
     size_t requests; //  -n: calls per run, at most
@@ -68,10 +84,11 @@ typedef struct {
     bool json;
     bool strict;
     bool verbose;
-    int raw_frames;    //  --raw-frames: 1, or 2 to send messages shaped as shoal's
-    int pin;           //  --pin: the one CPU every process and thread runs on, or -1
-    bool transport[2]; //  tcp, inproc
-    bool impl[2];      //  raw, shoal
+    int raw_frames;     //  --raw-frames: 1, or 2 to send messages shaped as shoal's
+                        //  first wire format (shoal now sends one frame)
+    int pin;            //  --pin: the one CPU every process and thread runs on, or -1
+    bool transport[2];  //  tcp, inproc
+    bool impl[S_IMPLS]; //  raw, shoal, name
     int inflight[S_MAX_INFLIGHT];
     size_t inflight_count;
 } s_options_t;
@@ -89,11 +106,12 @@ typedef struct {
 typedef struct {
     const char *transport;
     int inflight;
-    s_sample_t runs[2][S_MAX_REPS];
-    s_sample_t median[2];
+    s_sample_t runs[S_IMPLS][S_MAX_REPS];
+    s_sample_t median[S_IMPLS];
+    bool ran[S_IMPLS]; //  the sides this scenario ran (by name: tcp only)
     //  Primary metric's largest over smallest run, per side: how steady the
     //  machine was
-    double spread[2];
+    double spread[S_IMPLS];
     //  shoal/raw, when both sides ran: the median over the runs of the ratio
     //  of each raw run to the shoal run right after it. A pair is measured
     //  close in time, so a machine that changes pace part-way through spoils
@@ -105,6 +123,14 @@ typedef struct {
     double ratio_p99;
     double ratio; //  the one the target is about
     bool pass;
+    //  name/endpoint (shoal by name over shoal by endpoint), paired the same
+    //  way: each shoal run and the name run right after it
+    bool name_judged;
+    double name_ratio_calls;
+    double name_ratio_median;
+    double name_ratio_p99;
+    double name_ratio;
+    bool name_pass;
 } s_row_t;
 
 //  What a run talks to
@@ -112,7 +138,7 @@ typedef struct {
     const char *transport;
     void *dealer;           //  raw: a connected DEALER
     shoal_client_t *client; //  shoal: a client of its own
-    const char *endpoint;   //  shoal: the instance's endpoint
+    const char *endpoint;   //  shoal: the instance's endpoint; NULL: by name
 } s_target_t;
 
 //  A server process, and the pipe that keeps it alive: when the parent
@@ -136,6 +162,11 @@ typedef struct {
     int64_t *latencies;    //  one per call of a 1-in-flight run
     s_child_t children[2]; //  raw and shoal servers
     size_t child_count;
+    //  Calls by name: a cluster of two nodes (the shoal server's, and this
+    //  process's), private to this run: a unique name, and a rendezvous
+    //  folder of its own, so no other cluster on the host is seen or touched
+    char cluster[64];    //  empty: no calls by name
+    char rendezvous[64]; //  the folder, made with mkdtemp
 } s_bench_t;
 
 //  --------------------------------------------------------------------------
@@ -239,14 +270,17 @@ s_echo (shoal_request_t *request, void *state)
     shoal_request_reply_raw (request, body, size);
 }
 
-//  A running echo service with one instance on tcp://127.0.0.1:*, or NULL
+//  A running echo service with one instance on tcp://127.0.0.1:*,
+//  announced through NODE if not NULL; or NULL
 static shoal_service_t *
-s_echo_service_new (void)
+s_echo_service_new (shoal_node_t *node)
 {
     shoal_service_t *service = shoal_service_new ("echo", "1.0.0");
     if (!service)
         return NULL;
     shoal_service_bind (service, "tcp://127.0.0.1:*");
+    if (node)
+        shoal_service_set_node (service, node);
     if (shoal_service_method (service, "echo", s_echo, SHOAL_IDEMPOTENT,
                               "Replies with the request body unchanged")
         || shoal_service_start (service, 1))
@@ -283,7 +317,7 @@ s_wait_readable (int fd)
 }
 
 static int
-s_raw_child (int report, int control)
+s_raw_child (s_bench_t *self, int report, int control)
 {
     void *context = zmq_ctx_new ();
     void *router = context ? zmq_socket (context, ZMQ_ROUTER) : NULL;
@@ -311,18 +345,35 @@ s_raw_child (int report, int control)
     return rc;
 }
 
+//  The shoal server. For calls by name it joins the run's cluster with a
+//  node of its own, which announces the instance: the same instance, at the
+//  same endpoint, is then called both ways.
 static int
-s_shoal_child (int report, int control)
+s_shoal_child (s_bench_t *self, int report, int control)
 {
     zsys_set_logstream (stderr); //  (this also starts CZMQ)
-    shoal_service_t *service = s_echo_service_new ();
+    shoal_node_t *node = NULL;
+    if (*self->cluster) {
+        node = shoal_node_new (self->cluster);
+        if (node)
+            shoal_node_set_rendezvous (node, self->rendezvous);
+        if (!node || shoal_node_start (node)) {
+            s_report (report, "error: the shoal server cannot join cluster %s",
+                      self->cluster);
+            shoal_node_destroy (&node);
+            return 1;
+        }
+    }
+    shoal_service_t *service = s_echo_service_new (node);
     if (!service) {
         s_report (report, "error: the shoal echo service did not start");
+        shoal_node_destroy (&node);
         return 1;
     }
     s_report (report, "%s", shoal_service_endpoint (service, 0));
     s_wait_readable (control);
     shoal_service_destroy (&service);
+    shoal_node_destroy (&node);
     return 0;
 }
 
@@ -330,7 +381,7 @@ s_shoal_child (int report, int control)
 //  reports. Returns 0, or -1 with the error set. Must run before this
 //  process makes any ZeroMQ context: a forked child must not inherit one.
 static int
-s_child_start (s_bench_t *self, const char *name, int (*serve) (int, int))
+s_child_start (s_bench_t *self, const char *name, int (*serve) (s_bench_t *, int, int))
 {
     s_child_t *child = &self->children[self->child_count];
     child->name = name;
@@ -363,7 +414,7 @@ s_child_start (s_bench_t *self, const char *name, int (*serve) (int, int))
         close (control[1]);
         for (size_t index = 0; index < self->child_count; index++)
             close (self->children[index].control);
-        exit (serve (report[1], control[0])); //  exit: CZMQ checks for leaks
+        exit (serve (self, report[1], control[0])); //  exit: CZMQ checks for leaks
     }
     close (report[1]);
     close (control[0]);
@@ -441,6 +492,92 @@ s_children_stop (s_bench_t *self)
         child->pid = 0;
     }
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  The private cluster of the calls by name
+
+//  Names the cluster (unique: pid and clock) and makes its rendezvous
+//  folder. Returns 0, or -1 with the error set. Before the fork: the shoal
+//  server joins the same cluster in the same folder.
+static int
+s_cluster_make (s_bench_t *self)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    snprintf (self->cluster, sizeof (self->cluster), "bench-echo-%d-%lx", (int)getpid (),
+              (unsigned long)(now.tv_nsec ^ (now.tv_sec << 20)));
+    snprintf (self->rendezvous, sizeof (self->rendezvous), "/tmp/bench-echo-XXXXXX");
+    if (!mkdtemp (self->rendezvous)) {
+        *self->rendezvous = 0;
+        *self->cluster = 0;
+        return s_fail (self, "cannot make a rendezvous folder in /tmp: %s",
+                       strerror (errno));
+    }
+    return 0;
+}
+
+//  Removes the rendezvous folder: the cluster's folder in it, and any file
+//  a node left there (a node removes its own when it leaves cleanly)
+static void
+s_cluster_remove (s_bench_t *self)
+{
+    if (!*self->rendezvous)
+        return;
+    char folder[160];
+    snprintf (folder, sizeof (folder), "%s/%s", self->rendezvous, self->cluster);
+    DIR *directory = opendir (folder);
+    if (directory) {
+        struct dirent *entry;
+        while ((entry = readdir (directory)))
+            if (!streq (entry->d_name, ".") && !streq (entry->d_name, ".."))
+                unlinkat (dirfd (directory), entry->d_name, 0);
+        closedir (directory);
+        rmdir (folder);
+    }
+    if (rmdir (self->rendezvous))
+        fprintf (stderr, "bench-echo: cannot remove %s: %s\n", self->rendezvous,
+                 strerror (errno));
+    *self->rendezvous = 0;
+}
+
+//  This process's node in the cluster, once the shoal server's instance
+//  (at ENDPOINT) is in its view; NULL with the error set
+static shoal_node_t *
+s_cluster_join (s_bench_t *self, const char *endpoint)
+{
+    shoal_node_t *node = shoal_node_new (self->cluster);
+    if (!node) {
+        s_fail (self, "cannot make a node of cluster %s", self->cluster);
+        return NULL;
+    }
+    shoal_node_set_rendezvous (node, self->rendezvous);
+    if (shoal_node_start (node)) {
+        s_fail (self, "cannot join cluster %s", self->cluster);
+        shoal_node_destroy (&node);
+        return NULL;
+    }
+    if (!shoal_node_wait_for (node, "echo", 1, S_CHILD_TIMEOUT)) {
+        s_fail (self,
+                "by name: the shoal server's instance did not show in the view "
+                "within %d ms",
+                S_CHILD_TIMEOUT);
+        shoal_node_destroy (&node);
+        return NULL;
+    }
+    //  The instance called by name must be the one called by endpoint
+    shoal_view_t *view = shoal_node_view (node);
+    size_t count = 0;
+    const shoal_instance_info_t *const *instances
+        = shoal_view_service (view, "echo", &count);
+    bool same = count == 1 && streq (instances[0]->endpoint, endpoint);
+    if (!same)
+        s_fail (self, "by name: the view has %zu echo instance(s), %s, not the one at %s",
+                count, count ? instances[0]->endpoint : "none", endpoint);
+    shoal_view_destroy (&view);
+    if (!same)
+        shoal_node_destroy (&node);
+    return node;
 }
 
 //  The in-process raw server: a thread with a ROUTER, stopped by a message
@@ -603,7 +740,7 @@ s_run_many_in_flight (s_bench_t *self, s_target_t *target, s_impl_t impl, int in
             sent += rc == 0;
         }
     }
-    if (rc && impl == S_SHOAL) {
+    if (rc && impl != S_RAW) {
         //  Every call ends by its deadline: collect them all, leak none
         shoal_call_t *call;
         while ((call = shoal_client_wait_any (target->client, -1)))
@@ -654,14 +791,18 @@ static int
 s_scenario (s_bench_t *self, s_target_t *targets, s_row_t *row)
 {
     s_options_t *options = &self->options;
-    for (int impl = S_RAW; impl <= S_SHOAL; impl++)
-        if (options->impl[impl] && options->warmup
+    //  The sides this transport has: by name is made for tcp only
+    for (int impl = S_RAW; impl < S_IMPLS; impl++)
+        row->ran[impl]
+            = options->impl[impl] && (targets[impl].dealer || targets[impl].client);
+    for (int impl = S_RAW; impl < S_IMPLS; impl++)
+        if (row->ran[impl] && options->warmup
             && s_run (self, &targets[impl], (s_impl_t)impl, row->inflight,
                       options->warmup, NULL))
             return -1;
     for (int rep = 0; rep < options->reps; rep++)
-        for (int impl = S_RAW; impl <= S_SHOAL; impl++) {
-            if (!options->impl[impl])
+        for (int impl = S_RAW; impl < S_IMPLS; impl++) {
+            if (!row->ran[impl])
                 continue;
             s_sample_t *sample = &row->runs[impl][rep];
             if (s_run (self, &targets[impl], (s_impl_t)impl, row->inflight,
@@ -681,8 +822,8 @@ s_scenario (s_bench_t *self, s_target_t *targets, s_row_t *row)
                          row->transport, row->inflight, s_impl_name[impl], rep + 1,
                          sample->calls, sample->seconds, sample->calls_per_s);
         }
-    for (int impl = S_RAW; impl <= S_SHOAL; impl++) {
-        if (!options->impl[impl])
+    for (int impl = S_RAW; impl < S_IMPLS; impl++) {
+        if (!row->ran[impl])
             continue;
         double values[S_MAX_REPS];
         s_sample_t *median = &row->median[impl];
@@ -702,8 +843,8 @@ s_scenario (s_bench_t *self, s_target_t *targets, s_row_t *row)
             values[rep] = row->runs[impl][rep].seconds;
         median->seconds = s_median_of (values, (size_t)options->reps);
     }
-    for (int impl = S_RAW; impl <= S_SHOAL; impl++) {
-        if (!options->impl[impl])
+    for (int impl = S_RAW; impl < S_IMPLS; impl++) {
+        if (!row->ran[impl])
             continue;
         double low = 0, high = 0;
         for (int rep = 0; rep < options->reps; rep++) {
@@ -714,8 +855,9 @@ s_scenario (s_bench_t *self, s_target_t *targets, s_row_t *row)
         }
         row->spread[impl] = low > 0 ? high / low : 0;
     }
-    if (options->impl[S_RAW] && options->impl[S_SHOAL]) {
-        double calls[S_MAX_REPS], median[S_MAX_REPS], p99[S_MAX_REPS];
+    //  Paired ratios: each run of BASE with the run of OVER right after it
+    double calls[S_MAX_REPS], median[S_MAX_REPS], p99[S_MAX_REPS];
+    if (row->ran[S_RAW] && row->ran[S_SHOAL]) {
         for (int rep = 0; rep < options->reps; rep++) {
             s_sample_t *raw = &row->runs[S_RAW][rep], *shoal = &row->runs[S_SHOAL][rep];
             calls[rep] = shoal->calls_per_s / raw->calls_per_s;
@@ -732,6 +874,27 @@ s_scenario (s_bench_t *self, s_target_t *targets, s_row_t *row)
         } else {
             row->ratio = row->ratio_calls;
             row->pass = row->ratio >= S_TARGET_THROUGHPUT;
+        }
+    }
+    if (row->ran[S_SHOAL] && row->ran[S_NAME]) {
+        for (int rep = 0; rep < options->reps; rep++) {
+            s_sample_t *endpoint = &row->runs[S_SHOAL][rep],
+                       *name = &row->runs[S_NAME][rep];
+            calls[rep] = name->calls_per_s / endpoint->calls_per_s;
+            median[rep]
+                = endpoint->median_us > 0 ? name->median_us / endpoint->median_us : 0;
+            p99[rep] = endpoint->p99_us > 0 ? name->p99_us / endpoint->p99_us : 0;
+        }
+        row->name_judged = true;
+        row->name_ratio_calls = s_median_of (calls, (size_t)options->reps);
+        row->name_ratio_median = s_median_of (median, (size_t)options->reps);
+        row->name_ratio_p99 = s_median_of (p99, (size_t)options->reps);
+        if (row->inflight == 1) {
+            row->name_ratio = row->name_ratio_median;
+            row->name_pass = row->name_ratio <= S_TARGET_NAME_LATENCY;
+        } else {
+            row->name_ratio = row->name_ratio_calls;
+            row->name_pass = row->name_ratio >= S_TARGET_NAME_THROUGHPUT;
         }
     }
     return 0;
@@ -811,6 +974,21 @@ s_json_sample (const s_sample_t *sample, int inflight)
     printf ("}");
 }
 
+//  A ratio and its target, as JSON members after NAME
+static void
+s_json_ratio (const char *name, int inflight, double calls, double median, double p99,
+              double ratio, double limit_latency, double limit_throughput, bool pass)
+{
+    printf (",\n     \"%sratio\": {\"calls_per_s\": %.3f", name, calls);
+    if (inflight == 1)
+        printf (", \"median_us\": %.3f, \"p99_us\": %.3f", median, p99);
+    printf ("},\n     \"%starget\": {\"metric\": \"%s\", \"ratio\": %.3f, "
+            "\"limit\": \"%s %.2f\", \"pass\": %s}",
+            name, inflight == 1 ? "median_us" : "calls_per_s", ratio,
+            inflight == 1 ? "<=" : ">=", inflight == 1 ? limit_latency : limit_throughput,
+            pass ? "true" : "false");
+}
+
 static void
 s_print_json (s_bench_t *self, s_machine_t *machine, s_row_t *rows, size_t row_count)
 {
@@ -829,16 +1007,18 @@ s_print_json (s_bench_t *self, s_machine_t *machine, s_row_t *rows, size_t row_c
         self->body_size, options->requests, options->seconds, options->warmup,
         options->reps, options->raw_frames, options->pin);
     printf (
-        "  \"targets\": {\"throughput_ratio_min\": %.2f, \"latency_ratio_max\": %.2f},\n",
-        S_TARGET_THROUGHPUT, S_TARGET_LATENCY);
+        "  \"targets\": {\"throughput_ratio_min\": %.2f, \"latency_ratio_max\": %.2f, "
+        "\"name_throughput_ratio_min\": %.2f, \"name_latency_ratio_max\": %.2f},\n",
+        S_TARGET_THROUGHPUT, S_TARGET_LATENCY, S_TARGET_NAME_THROUGHPUT,
+        S_TARGET_NAME_LATENCY);
     printf ("  \"results\": [\n");
-    bool pass = true;
+    bool pass = true, name_pass = true;
     for (size_t index = 0; index < row_count; index++) {
         s_row_t *row = &rows[index];
         printf ("    {\"transport\": \"%s\", \"inflight\": %d", row->transport,
                 row->inflight);
-        for (int impl = S_RAW; impl <= S_SHOAL; impl++) {
-            if (!options->impl[impl])
+        for (int impl = S_RAW; impl < S_IMPLS; impl++) {
+            if (!row->ran[impl])
                 continue;
             printf (",\n     \"%s\": ", s_impl_name[impl]);
             s_json_sample (&row->median[impl], row->inflight);
@@ -850,47 +1030,52 @@ s_print_json (s_bench_t *self, s_machine_t *machine, s_row_t *rows, size_t row_c
             printf ("]");
         }
         printf (",\n     \"spread\": {");
-        for (int impl = S_RAW, first = 1; impl <= S_SHOAL; impl++)
-            if (options->impl[impl]) {
+        for (int impl = S_RAW, first = 1; impl < S_IMPLS; impl++)
+            if (row->ran[impl]) {
                 printf ("%s\"%s\": %.3f", first ? "" : ", ", s_impl_name[impl],
                         row->spread[impl]);
                 first = 0;
             }
         printf ("}");
+        //  shoal/raw as "ratio" and "target"; name/shoal as "name_ratio"
+        //  and "name_target"
         if (row->judged) {
-            printf (",\n     \"ratio\": {\"calls_per_s\": %.3f", row->ratio_calls);
-            if (row->inflight == 1)
-                printf (", \"median_us\": %.3f, \"p99_us\": %.3f", row->ratio_median,
-                        row->ratio_p99);
-            printf ("},\n     \"target\": {\"metric\": \"%s\", \"ratio\": %.3f, "
-                    "\"limit\": \"%s %.2f\", \"pass\": %s}",
-                    row->inflight == 1 ? "median_us" : "calls_per_s", row->ratio,
-                    row->inflight == 1 ? "<=" : ">=",
-                    row->inflight == 1 ? S_TARGET_LATENCY : S_TARGET_THROUGHPUT,
-                    row->pass ? "true" : "false");
+            s_json_ratio ("", row->inflight, row->ratio_calls, row->ratio_median,
+                          row->ratio_p99, row->ratio, S_TARGET_LATENCY,
+                          S_TARGET_THROUGHPUT, row->pass);
             pass = pass && row->pass;
+        }
+        if (row->name_judged) {
+            s_json_ratio ("name_", row->inflight, row->name_ratio_calls,
+                          row->name_ratio_median, row->name_ratio_p99, row->name_ratio,
+                          S_TARGET_NAME_LATENCY, S_TARGET_NAME_THROUGHPUT,
+                          row->name_pass);
+            name_pass = name_pass && row->name_pass;
         }
         printf ("}%s\n", index + 1 < row_count ? "," : "");
     }
-    printf ("  ],\n  \"pass\": %s\n}\n", pass ? "true" : "false");
+    //  "pass": every target judged; the two kinds apart as well
+    printf ("  ],\n  \"shoal_pass\": %s,\n  \"name_pass\": %s,\n  \"pass\": %s\n}\n",
+            pass ? "true" : "false", name_pass ? "true" : "false",
+            pass && name_pass ? "true" : "false");
 }
 
-//  One line of the table: a metric, raw and shoal, their ratio, the target
+//  One line of a table: a metric, two sides, their ratio, the target
 static void
-s_table_line (s_row_t *row, const char *metric, const char *unit, double raw,
-              double shoal, double ratio, bool raw_ran, bool shoal_ran,
-              const char *target, bool judged, bool pass)
+s_table_line (s_row_t *row, const char *metric, const char *unit, double base,
+              double over, double ratio, bool base_ran, bool over_ran, const char *target,
+              bool judged, bool pass)
 {
-    char raw_text[32] = "-", shoal_text[32] = "-", ratio_text[16] = "-";
+    char base_text[32] = "-", over_text[32] = "-", ratio_text[16] = "-";
     const char *format = streq (unit, "us") ? "%.1f us" : "%.0f";
-    if (raw_ran)
-        snprintf (raw_text, sizeof (raw_text), format, raw);
-    if (shoal_ran)
-        snprintf (shoal_text, sizeof (shoal_text), format, shoal);
-    if (raw_ran && shoal_ran)
+    if (base_ran)
+        snprintf (base_text, sizeof (base_text), format, base);
+    if (over_ran)
+        snprintf (over_text, sizeof (over_text), format, over);
+    if (base_ran && over_ran)
         snprintf (ratio_text, sizeof (ratio_text), "%.2f", ratio);
     printf ("| %-6s | %9d | %-12s | %12s | %12s | %9s | %-7s | %-6s |\n", row->transport,
-            row->inflight, metric, raw_text, shoal_text, ratio_text, target,
+            row->inflight, metric, base_text, over_text, ratio_text, target,
             judged ? (pass ? "PASS" : "MISS") : "");
 }
 
@@ -905,22 +1090,30 @@ s_print_table (s_bench_t *self, s_machine_t *machine, s_row_t *rows, size_t row_
     if (options->pin >= 0)
         printf ("every process and thread ran on CPU %d (--pin)\n", options->pin);
     if (options->raw_frames == 2)
-        printf ("raw sends shoal's shape: a %zu-byte header frame, then the body\n",
+        printf ("raw sends shoal's first wire shape: a %zu-byte header frame, then the "
+                "body\n",
                 self->header_size);
     printf ("machine: %d CPUs, %s, load %.2f; libzmq %s, CZMQ %s, msgpack-c %s, "
-            "shoal %d.%d.%d\n\n",
+            "shoal %d.%d.%d\n",
             machine->nproc, machine->cpu, machine->load, machine->zmq, machine->czmq,
             machine->msgpack, SHOAL_VERSION_MAJOR, SHOAL_VERSION_MINOR,
             SHOAL_VERSION_PATCH);
-    printf ("| %-6s | %9s | %-12s | %12s | %12s | %9s | %-7s | %-6s |\n", "via",
-            "in flight", "metric", "raw", "shoal", "shoal/raw", "target", "result");
-    printf ("|--------|-----------|--------------|--------------|--------------|"
-            "-----------|---------|--------|\n");
-    bool raw = options->impl[S_RAW], shoal = options->impl[S_SHOAL];
-    int missed = 0, judged = 0;
+    int missed = 0, judged = 0, name_missed = 0, name_judged = 0;
+    bool raw_or_shoal = false, named = false;
     for (size_t index = 0; index < row_count; index++) {
+        raw_or_shoal = raw_or_shoal || rows[index].ran[S_RAW] || rows[index].ran[S_SHOAL];
+        named = named || rows[index].ran[S_NAME];
+    }
+    if (raw_or_shoal) {
+        printf ("\n| %-6s | %9s | %-12s | %12s | %12s | %9s | %-7s | %-6s |\n", "via",
+                "in flight", "metric", "raw", "shoal", "shoal/raw", "target", "result");
+        printf ("|--------|-----------|--------------|--------------|--------------|"
+                "-----------|---------|--------|\n");
+    }
+    for (size_t index = 0; index < row_count && raw_or_shoal; index++) {
         s_row_t *row = &rows[index];
         s_sample_t *r = &row->median[S_RAW], *s = &row->median[S_SHOAL];
+        bool raw = row->ran[S_RAW], shoal = row->ran[S_SHOAL];
         if (row->inflight == 1) {
             s_table_line (row, "median", "us", r->median_us, s->median_us,
                           row->ratio_median, raw, shoal, "<= 1.20", row->judged,
@@ -940,10 +1133,52 @@ s_print_table (s_bench_t *self, s_machine_t *machine, s_row_t *rows, size_t row_
         printf ("\ntargets: %d of %d met (throughput ratio >= %.2f with >1 in flight, "
                 "median latency ratio <= %.2f with 1 in flight)\n",
                 judged - missed, judged, S_TARGET_THROUGHPUT, S_TARGET_LATENCY);
+    //  By name against by endpoint: the same instance, the same client code
+    if (named) {
+        printf ("\ncalls by name: the same tcp instance called through the node's view "
+                "(ENDPOINT NULL);\nname/endp is the median of the ratios of each "
+                "by-endpoint run and the by-name run after it\n\n");
+        printf ("| %-6s | %9s | %-12s | %12s | %12s | %9s | %-7s | %-6s |\n", "via",
+                "in flight", "metric", "by endpoint", "by name", "name/endp", "target",
+                "result");
+        printf ("|--------|-----------|--------------|--------------|--------------|"
+                "-----------|---------|--------|\n");
+    }
+    for (size_t index = 0; index < row_count && named; index++) {
+        s_row_t *row = &rows[index];
+        if (!row->ran[S_NAME])
+            continue;
+        s_sample_t *e = &row->median[S_SHOAL], *n = &row->median[S_NAME];
+        bool shoal = row->ran[S_SHOAL];
+        char latency[16], throughput[16];
+        snprintf (latency, sizeof (latency), "<= %.2f", S_TARGET_NAME_LATENCY);
+        snprintf (throughput, sizeof (throughput), ">= %.2f", S_TARGET_NAME_THROUGHPUT);
+        if (row->inflight == 1) {
+            s_table_line (row, "median", "us", e->median_us, n->median_us,
+                          row->name_ratio_median, shoal, true, latency, row->name_judged,
+                          row->name_pass);
+            s_table_line (row, "p99", "us", e->p99_us, n->p99_us, row->name_ratio_p99,
+                          shoal, true, "", false, false);
+        }
+        s_table_line (row, "calls/s", "", e->calls_per_s, n->calls_per_s,
+                      row->name_ratio_calls, shoal, true,
+                      row->inflight == 1 ? "" : throughput,
+                      row->name_judged && row->inflight > 1, row->name_pass);
+        if (row->name_judged) {
+            name_judged++;
+            name_missed += !row->name_pass;
+        }
+    }
+    if (name_judged)
+        printf ("\nby name: %d of %d met (a call by name costs no more than one by "
+                "endpoint:\nname/endp throughput >= %.2f, median latency <= %.2f; the "
+                "5%% is run-to-run noise)\n",
+                name_judged - name_missed, name_judged, S_TARGET_NAME_THROUGHPUT,
+                S_TARGET_NAME_LATENCY);
     //  Say so when the machine did not hold still: those numbers need a rerun
     for (size_t index = 0; index < row_count; index++)
-        for (int impl = S_RAW; impl <= S_SHOAL; impl++)
-            if (options->impl[impl] && rows[index].spread[impl] > S_UNSTEADY)
+        for (int impl = S_RAW; impl < S_IMPLS; impl++)
+            if (rows[index].ran[impl] && rows[index].spread[impl] > S_UNSTEADY)
                 printf ("unsteady: %s %d in flight, %s: its slowest run was %.1fx its "
                         "fastest (%s); rerun when the machine is quieter, or with -r 5\n",
                         rows[index].transport, rows[index].inflight, s_impl_name[impl],
@@ -961,7 +1196,9 @@ s_usage (FILE *out)
         out,
         "usage: bench-echo [options]\n"
         "Echoes one small msgpack request through raw ZeroMQ and through shoal,\n"
-        "over tcp loopback (server in another process) and inproc, and compares.\n\n"
+        "over tcp loopback (server in another process) and inproc, and compares;\n"
+        "over tcp, shoal is also called by name (through a node of a private\n"
+        "cluster) and compared with the same calls by endpoint.\n\n"
         "  -n N              calls per run, at most (default 20000)\n"
         "  -d SECONDS        seconds per run, at most (default 3)\n"
         "  -w N              warm-up calls per scenario and side (default 1000)\n"
@@ -969,12 +1206,14 @@ s_usage (FILE *out)
         "  --quick           smoke test: -n 2000 -d 1 -w 200 (flags given win)\n"
         "  --json            JSON on stdout instead of the table\n"
         "  --transport T     tcp, inproc or all (default all)\n"
-        "  --impl I          raw, shoal or both (default both)\n"
+        "  --impl LIST       sides, comma-separated: raw, shoal (by endpoint), name\n"
+        "                    (by name, tcp only); 'both' is raw,shoal, 'all' (the\n"
+        "                    default) all three\n"
         "  --inflight LIST   calls in flight, comma-separated (default 1,16,128)\n"
-        "  --raw-frames 2    raw messages shaped as shoal's: a header frame (the\n"
-        "                    bytes of a shoal request header) then the body; this\n"
-        "                    splits what the wire shape costs from what the\n"
-        "                    library's code costs\n"
+        "  --raw-frames 2    raw messages shaped as shoal's first wire format: a\n"
+        "                    header frame (the bytes of a shoal request header)\n"
+        "                    then the body (shoal now sends both in one frame);\n"
+        "                    what a second frame per message costs\n"
         "  --pin CPU         run every process and thread on that one CPU: steadier\n"
         "                    numbers on a small, shared or virtual machine, where\n"
         "                    the CPU the scheduler gives each thread moves them\n"
@@ -1000,7 +1239,7 @@ s_parse (s_options_t *options, int argc, char **argv)
     double seconds = -1;
     bool quick = false;
     options->transport[0] = options->transport[1] = true;
-    options->impl[S_RAW] = options->impl[S_SHOAL] = true;
+    options->impl[S_RAW] = options->impl[S_SHOAL] = options->impl[S_NAME] = true;
     options->inflight[0] = 1;
     options->inflight[1] = 16;
     options->inflight[2] = 128;
@@ -1076,10 +1315,30 @@ s_parse (s_options_t *options, int argc, char **argv)
             }
             options->pin = (int)cpu;
         } else if (streq (arg, "--impl")) {
-            options->impl[S_RAW] = streq (value, "raw") || streq (value, "both");
-            options->impl[S_SHOAL] = streq (value, "shoal") || streq (value, "both");
-            if (!options->impl[S_RAW] && !options->impl[S_SHOAL]) {
-                fprintf (stderr, "bench-echo: --impl takes raw, shoal or both\n");
+            for (int impl = S_RAW; impl < S_IMPLS; impl++)
+                options->impl[impl] = false;
+            char copy[128];
+            snprintf (copy, sizeof (copy), "%s", value);
+            char *saved = NULL;
+            bool good = strlen (value) < sizeof (copy);
+            for (char *item = strtok_r (copy, ",", &saved); item && good;
+                 item = strtok_r (NULL, ",", &saved)) {
+                bool known = false;
+                for (int impl = S_RAW; impl < S_IMPLS; impl++)
+                    if (streq (item, s_impl_name[impl]))
+                        options->impl[impl] = known = true;
+                if (streq (item, "both") || streq (item, "all")) {
+                    options->impl[S_RAW] = options->impl[S_SHOAL] = known = true;
+                    options->impl[S_NAME] = options->impl[S_NAME] || streq (item, "all");
+                }
+                good = known;
+            }
+            if (!good
+                || !(options->impl[S_RAW] || options->impl[S_SHOAL]
+                     || options->impl[S_NAME])) {
+                fprintf (stderr,
+                         "bench-echo: --impl takes raw, shoal, name (comma-separated), "
+                         "both or all\n");
                 return 2;
             }
         } else if (streq (arg, "--inflight")) {
@@ -1170,9 +1429,11 @@ main (int argc, char **argv)
     //  context (nor CZMQ: any zsys_set_* starts it), so they inherit none
     bool tcp = options->transport[0], inproc = options->transport[1];
     rc = 0;
-    if (tcp && options->impl[S_RAW])
+    if (tcp && options->impl[S_NAME])
+        rc = s_cluster_make (self);
+    if (rc == 0 && tcp && options->impl[S_RAW])
         rc = s_child_start (self, "raw", s_raw_child);
-    if (rc == 0 && tcp && options->impl[S_SHOAL])
+    if (rc == 0 && tcp && (options->impl[S_SHOAL] || options->impl[S_NAME]))
         rc = s_child_start (self, "shoal", s_shoal_child);
 
     //  Logs go to stderr, so that --json output stays clean
@@ -1181,9 +1442,10 @@ main (int argc, char **argv)
     s_row_t rows[2 * S_MAX_INFLIGHT];
     size_t row_count = 0;
     memset (rows, 0, sizeof (rows));
-    s_target_t targets[2][2]; //  [tcp, inproc][raw, shoal]
+    s_target_t targets[2][S_IMPLS]; //  [tcp, inproc][raw, shoal, name]
     memset (targets, 0, sizeof (targets));
-    void *context = NULL; //  raw's own context
+    shoal_node_t *node = NULL; //  this process's, for calls by name
+    void *context = NULL;      //  raw's own context
     s_raw_thread_t raw_thread = { NULL, NULL, 0 };
     void *raw_pipe = NULL; //  tells the raw thread to stop
     pthread_t raw_thread_id;
@@ -1233,12 +1495,31 @@ main (int argc, char **argv)
                 targets[0][S_RAW].dealer = s_raw_dealer (self, context, child->endpoint);
                 if (!targets[0][S_RAW].dealer)
                     rc = -1;
-            } else {
+            } else if (options->impl[S_SHOAL]) {
                 targets[0][S_SHOAL].client = shoal_client_new ();
                 targets[0][S_SHOAL].endpoint = child->endpoint;
                 if (!targets[0][S_SHOAL].client)
                     rc = s_fail (self, "shoal_client_new failed");
             }
+        }
+    }
+    //  Calls by name: the client goes through this process's node, and
+    //  finds the server's instance in the view
+    if (rc == 0 && tcp && options->impl[S_NAME]) {
+        const char *endpoint = NULL;
+        for (size_t index = 0; index < self->child_count; index++)
+            if (streq (self->children[index].name, "shoal"))
+                endpoint = self->children[index].endpoint;
+        node = endpoint ? s_cluster_join (self, endpoint) : NULL;
+        if (!node)
+            rc = -1;
+        else {
+            targets[0][S_NAME].transport = "tcp, by name";
+            targets[0][S_NAME].client = shoal_client_new ();
+            if (!targets[0][S_NAME].client)
+                rc = s_fail (self, "shoal_client_new failed");
+            else
+                shoal_client_set_node (targets[0][S_NAME].client, node);
         }
     }
     if (rc == 0 && inproc && options->impl[S_RAW]) {
@@ -1264,7 +1545,7 @@ main (int argc, char **argv)
     }
     if (rc == 0 && inproc && options->impl[S_SHOAL]) {
         targets[1][S_SHOAL].transport = "inproc";
-        service = s_echo_service_new ();
+        service = s_echo_service_new (NULL);
         if (!service)
             rc = s_fail (self, "the in-process shoal echo service did not start");
         else {
@@ -1295,7 +1576,9 @@ main (int argc, char **argv)
         if (targets[transport][S_RAW].dealer)
             zmq_close (targets[transport][S_RAW].dealer);
         shoal_client_destroy (&targets[transport][S_SHOAL].client);
+        shoal_client_destroy (&targets[transport][S_NAME].client);
     }
+    shoal_node_destroy (&node);
     shoal_service_destroy (&service);
     if (raw_thread_started) {
         zmq_send (raw_pipe, "$TERM", 5, 0);
@@ -1313,6 +1596,7 @@ main (int argc, char **argv)
     if (context)
         zmq_ctx_term (context);
     int children = s_children_stop (self);
+    s_cluster_remove (self);
     free (self->latencies);
 
     if (rc) {
