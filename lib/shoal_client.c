@@ -110,11 +110,21 @@ s_route_new (shoal_call_t *call, const char *endpoint, const char *key, const ch
         memcpy (route->meta, meta, meta_size);
         route->meta_size = meta_size;
     }
-    route->tried = zlistx_new ();
-    zlistx_set_duplicator (route->tried, (zlistx_duplicator_fn *) strdup);
-    zlistx_set_destructor (route->tried, (zlistx_destructor_fn *) zstr_free);
     shoal_call_set_route (call, route, s_route_destroy);
     return route;
+}
+
+//  Notes that the current attempt's instance failed this call; the list is
+//  made on the first failure only, as most calls never need it
+static void
+s_tried (s_route_t *route)
+{
+    if (!route->tried) {
+        route->tried = zlistx_new ();
+        zlistx_set_duplicator (route->tried, (zlistx_duplicator_fn *) strdup);
+        zlistx_set_destructor (route->tried, (zlistx_destructor_fn *) zstr_free);
+    }
+    zlistx_add_end (route->tried, route->instance);
 }
 
 //  Correlation ids are the hash keys themselves (never 0), not pointers
@@ -407,12 +417,14 @@ s_dispatch (shoal_client_t *self, shoal_call_t *call)
                                     ? "no instance of '%s' is up%s"
                                     : "every instance of '%s' is busy or failing%s",
                                 route->service,
-                                zlistx_size (route->tried) ? " (others failed)" : "");
+                                route->tried ? " (others failed)" : "");
             s_finished (self, call);
             return;
         }
         route->idempotent = shoal_view_idempotent (self->view, route->service, route->method);
-        snprintf (route->instance, sizeof (route->instance), "%s", info->instance);
+        size_t length = strnlen (info->instance, sizeof (route->instance) - 1);
+        memcpy (route->instance, info->instance, length);
+        route->instance [length] = 0;
         s_link_t *link = s_link (self, info->local && info->inproc ? info->inproc
                                                                   : info->endpoint);
         shoal_call_set_id (call, ++self->next_id);
@@ -443,7 +455,7 @@ s_dispatch (shoal_client_t *self, shoal_call_t *call)
         //  Nothing was sent: another instance may take it, whatever the method
         shoal_balancer_sent (self->balancer, route->instance);
         shoal_balancer_done (self->balancer, route->instance, true, now);
-        zlistx_add_end (route->tried, route->instance);
+        s_tried (route);
     }
 }
 
@@ -455,7 +467,7 @@ s_failover (shoal_client_t *self, shoal_call_t *call, const char *why, bool sent
 {
     s_route_t *route = (s_route_t *) shoal_call_route (call);
     s_unpend (self, call, true);
-    zlistx_add_end (route->tried, route->instance);
+    s_tried (route);
     if (route->idempotent || !sent)
         s_dispatch (self, call);
     else {

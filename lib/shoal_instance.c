@@ -89,11 +89,17 @@ static void
 s_builtin_health (shoal_request_t *request, void *state)
 {
     shoal_instance_t *self = (shoal_instance_t *) state;
-    shoal_request_reply (request, "{s:s, s:s, s:s, s:I}", "status",
+    //  How many nodes its node hears from: membership, seen from outside
+    int64_t nodes = 0;
+    if (self->slot->node) {
+        shoal_view_t *view = shoal_node_view (self->slot->node);
+        nodes = view ? (int64_t) shoal_view_nodes (view) : 0;
+        shoal_view_destroy (&view);
+    }
+    shoal_request_reply (request, "{s:s, s:s, s:s, s:I, s:I}", "status",
                          atomic_load (&self->slot->draining) ? "DRAINING" : "SERVING",
                          "instance", self->slot->id, "node", shoal_instance_node (self),
-                         "uptime_ms",
-                         zclock_mono () - self->started);
+                         "uptime_ms", zclock_mono () - self->started, "nodes", nodes);
 }
 
 static void s_builtin_describe (shoal_request_t *request, void *state);

@@ -12,7 +12,7 @@ struct _shoal_view_t {
     size_t capacity;
     shoal_instance_info_t *instances;   //  sorted once sealed
     const shoal_instance_info_t **pointers;  //  the same, as pointers, in order
-    zlistx_t *idempotent_list;          //  "service/method", while building
+    zlistx_t *idempotent_list;          //  "service\0method", while building
     char **idempotent;                  //  the same, sorted, once sealed
     size_t idempotent_size;
     size_t nodes;
@@ -85,13 +85,26 @@ shoal_view_add (shoal_view_t *self, const shoal_instance_info_t *info)
 void
 shoal_view_add_idempotent (shoal_view_t *self, const char *service, const char *method)
 {
-    zlistx_add_end (self->idempotent_list, zsys_sprintf ("%s/%s", service, method));
+    //  Kept as service, NUL, method: compared field by field, so a lookup
+    //  formats nothing
+    size_t service_size = strlen (service) + 1, method_size = strlen (method) + 1;
+    char *key = (char *) malloc (service_size + method_size);
+    memcpy (key, service, service_size);
+    memcpy (key + service_size, method, method_size);
+    zlistx_add_end (self->idempotent_list, key);
+}
+
+static int
+s_compare_keys (const char *a, const char *b)
+{
+    int order = strcmp (a, b);
+    return order ? order : strcmp (a + strlen (a) + 1, b + strlen (b) + 1);
 }
 
 static int
 s_compare_strings (const void *a, const void *b)
 {
-    return strcmp (*(char *const *) a, *(char *const *) b);
+    return s_compare_keys (*(char *const *) a, *(char *const *) b);
 }
 
 static int
@@ -122,8 +135,10 @@ shoal_view_seal (shoal_view_t *self, size_t nodes)
     size_t index = 0;
     for (char *key = (char *) zlistx_first (self->idempotent_list); key;
          key = (char *) zlistx_next (self->idempotent_list))
-        self->idempotent [index++] = strdup (key);
+        self->idempotent [index++] = key;
     qsort (self->idempotent, self->idempotent_size, sizeof (char *), s_compare_strings);
+    //  The keys now belong to the array
+    zlistx_set_destructor (self->idempotent_list, NULL);
     zlistx_destroy (&self->idempotent_list);
 }
 
@@ -163,11 +178,21 @@ shoal_view_service (shoal_view_t *self, const char *service, size_t *count)
 bool
 shoal_view_idempotent (shoal_view_t *self, const char *service, const char *method)
 {
-    char key [2 * SHOAL_MAX_NAME + 2];
-    snprintf (key, sizeof (key), "%s/%s", service, method);
-    const char *wanted = key;
-    return bsearch (&wanted, self->idempotent, self->idempotent_size, sizeof (char *),
-                    s_compare_strings) != NULL;
+    size_t low = 0, high = self->idempotent_size;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        const char *key = self->idempotent [middle];
+        int order = strcmp (key, service);
+        if (!order)
+            order = strcmp (key + strlen (key) + 1, method);
+        if (!order)
+            return true;
+        if (order < 0)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return false;
 }
 
 size_t
