@@ -220,6 +220,9 @@ static void
 s_send_reply (shoal_instance_t *self, zmq_msg_t *identity, uint64_t id, int status,
               const char *message, const void *body, size_t size)
 {
+    //  Crashed (a fault) while the handler ran: a dead process answers nothing
+    if (atomic_load_explicit (&self->slot->crashed, memory_order_relaxed))
+        return;
     self->calls++;
     if (status != SHOAL_OK) {
         self->errors++;

@@ -24,6 +24,7 @@ typedef struct {
     atomic_int busy;            //  1 while a handler runs
     atomic_uint latency_us;     //  moving average of the time to answer
     atomic_int draining;
+    atomic_int crashed;         //  a fault: answer nothing more, from now
 } shoal_instance_slot_t;
 
 //  Each instance gets its own method table: a zhashx lookup writes into the

@@ -217,6 +217,8 @@ shoal_service_crash (shoal_service_t *self, size_t index)
     if (index >= self->size || !self->instances [index].actor)
         return -1;
     s_instance_t *instance = &self->instances [index];
+    //  Marked first: a handler running now must not answer when it returns
+    atomic_store (&instance->slot.crashed, 1);
     zstr_send (shoal_actor_sock (instance->actor), "CRASH");
     shoal_actor_destroy (&instance->actor);
     if (self->node)
