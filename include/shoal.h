@@ -8,7 +8,8 @@
         shoal_service   a service: name, methods, instance actors
         shoal_request   what a handler gets, and how it answers
         shoal_client    calls from any thread
-        shoal_call      one call and its reply                              */
+        shoal_call      one call and its reply
+        shoal_testkit   integration tests: a cluster, mocks, waits, faults                              */
 #ifndef SHOAL_H_INCLUDED
 #define SHOAL_H_INCLUDED
 
@@ -45,5 +46,6 @@ typedef struct _shoal_view_t shoal_view_t;
 #include "shoal_request.h"
 #include "shoal_client.h"
 #include "shoal_call.h"
+#include "shoal_testkit.h"
 
 #endif

@@ -27,6 +27,7 @@ static const s_test_t s_tests [] = {
     { "shoal_instance", shoal_instance_test },
     { "shoal_service", shoal_service_test },
     { "shoal_node", shoal_node_test },
+    { "shoal_testkit", shoal_testkit_test },
 };
 
 int
