@@ -391,7 +391,7 @@ s_tally_remaining (shoal_request_t *request, void *state)
 }
 
 static shoal_service_t *
-s_tally_start (shoal_node_t *node, size_t instances)
+s_tally_service (void)
 {
     shoal_service_t *service = shoal_service_new ("tally", "1.0.0");
     shoal_service_set_state (service, s_tally_new, s_tally_destroy, NULL);
@@ -399,6 +399,13 @@ s_tally_start (shoal_node_t *node, size_t instances)
     shoal_service_method (service, "whoami", s_tally_whoami, SHOAL_IDEMPOTENT, NULL);
     shoal_service_method (service, "count", s_tally_count, 0, NULL);
     shoal_service_method (service, "remaining", s_tally_remaining, SHOAL_IDEMPOTENT, NULL);
+    return service;
+}
+
+static shoal_service_t *
+s_tally_start (shoal_node_t *node, size_t instances)
+{
+    shoal_service_t *service = s_tally_service ();
     shoal_service_set_node (service, node);
     if (shoal_service_start (service, instances))
         shoal_service_destroy (&service);
@@ -452,10 +459,9 @@ s_whoami (shoal_client_t *client, const char *service, const char *key, char *in
 
 //  The in-process cluster, and what node 3 learnt of it
 typedef struct {
-    shoal_node_t *nodes [3];
-    shoal_service_t *tally1;    //  2 instances on node 1
-    shoal_service_t *tally2;    //  1 instance on node 2
-    shoal_service_t *front;     //  nested calls, on node 2
+    shoal_testkit_t *kit;       //  the cluster: its nodes, client and services
+    shoal_node_t *nodes [3];    //  the kit's
+    shoal_service_t *tally2;    //  1 instance on node 2, stopped mid-test: ours
     char on_node1 [2][65];      //  instance ids
     char on_node2 [65];
     shoal_client_t *client;     //  on node 3, which serves nothing
@@ -468,39 +474,35 @@ s_is_tally (s_cluster_t *self, const char *instance)
         || streq (instance, self->on_node2);
 }
 
-//  Three nodes meet; tally and front start; node 3 sees where each runs
+//  The testing kit makes three nodes that have met; tally and front start;
+//  node 3 sees where each runs
 static void
 s_cluster_start (s_cluster_t *self)
 {
-    char cluster [64];
-    snprintf (cluster, sizeof (cluster), "a-%d", (int) getpid ());
-    bool started = true;
+    self->kit = shoal_testkit_new (3);
+    if (!self->kit)
+        tap_bail ("the testing kit could not make a cluster of 3 nodes");
+    bool inproc = true;
     for (int index = 0; index < 3; index++) {
-        self->nodes [index] = shoal_node_new (cluster);
-        if (!self->nodes [index])
-            tap_bail ("cannot make a node of cluster %s", cluster);
-        shoal_node_set_host (self->nodes [index], "inproc");
-        shoal_node_set_rendezvous (self->nodes [index], s_runtime);
-        started = shoal_node_start (self->nodes [index]) == 0 && started;
+        self->nodes [index] = shoal_testkit_node (self->kit, (size_t) index);
+        inproc = inproc
+              && strncmp (shoal_node_endpoint (self->nodes [index]), "inproc://", 9) == 0;
     }
-    bool inproc = started;
-    for (int index = 0; index < 3 && inproc; index++)
-        inproc = strncmp (shoal_node_endpoint (self->nodes [index]), "inproc://", 9) == 0;
-    bool met = started;
-    for (int index = 0; index < 3 && met; index++)
-        met = shoal_node_wait_nodes (self->nodes [index], 3, 2000 * s_slow);
-    if (!tap_ok (inproc && met, "A: 3 nodes on inproc:// meet through the rendezvous folder"))
-        tap_bail ("the in-process cluster did not form");
+    tap_ok (inproc, "A: the kit's 3 nodes are on inproc:// and have met");
 
-    self->tally1 = s_tally_start (self->nodes [0], 2);
+    //  tally on node 1 and front are the kit's; tally on node 2 is stopped
+    //  mid-test (a clean departure, not a crash), so it stays ours
+    shoal_service_t *tally1 = s_tally_service ();
+    shoal_service_t *front = shoal_service_new ("front", "1.0.0");
+    shoal_service_method (front, "relay", s_front_relay, 0, NULL);
     self->tally2 = s_tally_start (self->nodes [1], 1);
-    self->front = shoal_service_new ("front", "1.0.0");
-    shoal_service_method (self->front, "relay", s_front_relay, 0, NULL);
-    shoal_service_set_node (self->front, self->nodes [1]);
-    if (!self->tally1 || !self->tally2 || shoal_service_start (self->front, 1))
-        tap_bail ("cannot start the in-process services");
-    met = shoal_node_wait_for (self->nodes [2], "tally", 3, 2000 * s_slow)
-       && shoal_node_wait_for (self->nodes [2], "front", 1, 2000 * s_slow);
+    if (shoal_testkit_spawn (self->kit, 0, &tally1, 2)
+        || shoal_testkit_spawn (self->kit, 1, &front, 1) || !self->tally2)
+        tap_bail ("cannot start the in-process services: %s", shoal_testkit_error (self->kit));
+    bool met = shoal_testkit_wait_up (self->kit, "tally", 3, 2000 * s_slow) == 0
+            && shoal_testkit_wait_up (self->kit, "front", 1, 2000 * s_slow) == 0;
+    if (!met)
+        tap_diag ("%s", shoal_testkit_error (self->kit));
 
     int from_node1 = 0, from_node2 = 0, remote = 0;
     shoal_view_t *view = shoal_node_view (self->nodes [2]);
@@ -523,19 +525,14 @@ s_cluster_start (s_cluster_t *self)
                  "inproc:// (%zu, %d, %d)", count, from_node1, from_node2))
         tap_bail ("node 3 does not see the services");
     tap_ok (idempotent, "A: echo and whoami are idempotent in the view, count is not");
-    self->client = shoal_client_new ();
-    shoal_client_set_node (self->client, self->nodes [2]);
+    self->client = shoal_testkit_client (self->kit, 2);
 }
 
 static void
 s_cluster_stop (s_cluster_t *self)
 {
-    shoal_client_destroy (&self->client);
-    shoal_service_destroy (&self->front);
-    shoal_service_destroy (&self->tally1);
     shoal_service_destroy (&self->tally2);
-    for (int index = 0; index < 3; index++)
-        shoal_node_destroy (&self->nodes [index]);
+    shoal_testkit_destroy (&self->kit);     //  its services, client and nodes
 }
 
 //  Least loaded and round robin both use every instance; a method that is
