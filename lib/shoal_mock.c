@@ -11,23 +11,7 @@
     Every call is signalled on CALLED, so a test waiting for calls wakes on
     the call itself.                                                         */
 #include "shoal_private.h"
-#include <jansson.h>
 #include <pthread.h>
-
-//  What the kit and its mocks share (lib/shoal_testkit.c); to move to
-//  lib/shoal_private.h
-int
-    shoal_testkit_fail (shoal_testkit_t *self, const char *format, ...)
-    __attribute__ ((format (printf, 2, 3)));
-int
-    shoal_testkit_wait_idempotent (shoal_testkit_t *self, const char *service,
-                                   const char *method, int timeout_ms);
-bool
-    shoal_testkit_contains (json_t *expected, json_t *got, char *why, size_t why_size);
-shoal_mock_t *
-    shoal_mock_new (shoal_testkit_t *kit, const char *service, shoal_service_t **service_p);
-void
-    shoal_mock_destroy (shoal_mock_t **self_p);
 
 //  How long shoal_mock_idempotent waits for every node to know
 #define S_IDEMPOTENT_TIMEOUT 5000

@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 #include <czmq.h>
+#include <jansson.h>
 #include <msgpack.h>
 #include <zmq.h>
 #include "shoal.h"
@@ -144,6 +145,21 @@ void
 typedef enum { SHOAL_FAULT_NONE, SHOAL_FAULT_CUT, SHOAL_FAULT_DROP } shoal_fault_t;
 shoal_fault_t
     shoal_node_fault (shoal_node_t *self, const char *peer, int *delay_ms);
+
+//  What the testing kit and its mocks share (lib/shoal_testkit.c,
+//  lib/shoal_mock.c)
+int
+    shoal_testkit_fail (shoal_testkit_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+int
+    shoal_testkit_wait_idempotent (shoal_testkit_t *self, const char *service,
+                                   const char *method, int timeout_ms);
+bool
+    shoal_testkit_contains (json_t *expected, json_t *got, char *why, size_t why_size);
+shoal_mock_t *
+    shoal_mock_new (shoal_testkit_t *kit, const char *service, shoal_service_t **service_p);
+void
+    shoal_mock_destroy (shoal_mock_t **self_p);
 
 //  Selftests of the private classes
 void shoal_wire_test (bool verbose);

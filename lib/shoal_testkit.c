@@ -10,7 +10,6 @@
     with the deadline as the limit.                                         */
 #include "shoal_private.h"
 #include <ftw.h>
-#include <jansson.h>
 #include <stdarg.h>
 
 #define S_MAX_NODES 16
@@ -29,18 +28,6 @@
 //  What mocks and the kit share (lib/shoal_mock.c); to move to
 //  lib/shoal_private.h
 
-int
-    shoal_testkit_fail (shoal_testkit_t *self, const char *format, ...)
-    __attribute__ ((format (printf, 2, 3)));
-int
-    shoal_testkit_wait_idempotent (shoal_testkit_t *self, const char *service,
-                                   const char *method, int timeout_ms);
-bool
-    shoal_testkit_contains (json_t *expected, json_t *got, char *why, size_t why_size);
-shoal_mock_t *
-    shoal_mock_new (shoal_testkit_t *kit, const char *service, shoal_service_t **service_p);
-void
-    shoal_mock_destroy (shoal_mock_t **self_p);
 
 //  --------------------------------------------------------------------------
 
