@@ -344,6 +344,10 @@ s_refuse_frames (shoal_instance_t *self, zmq_msg_t *frames, int parts)
 static bool
 s_serve_one (shoal_instance_t *self)
 {
+    //  Crashed (a fault): what is queued behind stays unread, as in a dead
+    //  process, and no handler runs for it
+    if (atomic_load_explicit (&self->slot->crashed, memory_order_relaxed))
+        return false;
     zmq_msg_t frames [2];           //  identity, message
     int count = 0;
     int surplus = 0;                //  frames past the second, read and dropped
@@ -482,7 +486,13 @@ shoal_instance_actor (zsock_t *pipe, void *args)
                 zsock_signal (pipe, 0);
                 char *thaw = zstr_recv (pipe);
                 bool thawed = thaw && streq (thaw, "THAW");
+                bool crash = thaw && streq (thaw, "CRASH");
                 zstr_free (&thaw);
+                if (crash) {
+                    zstr_free (&command);
+                    s_instance_destroy (&self);
+                    return;
+                }
                 if (thawed)
                     zsock_signal (pipe, 0);
                 else

@@ -40,6 +40,7 @@ typedef struct {
     int64_t last_beat;
     bool changed;               //  the view must be published again
     size_t ungreeted;           //  peers whose first STATE is still to go
+    bool frozen;                //  a fault: no gossip until thawed
     zhashx_t *cut;              //  node id -> its gossip endpoint (a fault)
 } s_membership_t;
 
@@ -468,30 +469,6 @@ s_mark_cut (s_membership_t *self, const char *endpoint, bool cut)
         peer->cut = cut;
 }
 
-//  Waits, frozen (a fault), for THAW; returns false if told to end instead
-static bool
-s_frozen (s_membership_t *self)
-{
-    zsock_signal (self->pipe, 0);
-    while (true) {
-        zmsg_t *message = zmsg_recv (self->pipe);
-        char *command = message ? zmsg_popstr (message) : NULL;
-        bool thaw = command && streq (command, "THAW");
-        bool end = !command || streq (command, "$TERM");
-        zstr_free (&command);
-        zmsg_destroy (&message);
-        if (thaw) {
-            //  The next beat is late, so it will not judge the silence that
-            //  was ours (see s_beat)
-            zsock_signal (self->pipe, 0);
-            return true;
-        }
-        if (end)
-            return false;
-        zsock_signal (self->pipe, 0);   //  anything else waits for the thaw
-    }
-}
-
 //  Handles a command from the node: [command, pointer, text]; returns
 //  false on $TERM
 static bool
@@ -512,8 +489,14 @@ s_command (s_membership_t *self)
     shoal_instance_slot_t *slot = (shoal_instance_slot_t *) pointer;
     if (!command || streq (command, "$TERM"))
         carry_on = false;
-    else if (streq (command, "FREEZE"))
-        carry_on = s_frozen (self);
+    else if (streq (command, "FREEZE") || streq (command, "THAW")) {
+        //  A fault (shoal_testkit). Frozen, the node still takes commands
+        //  (a service may stop meanwhile: its slot must leave our list) but
+        //  sends, hears and publishes nothing. Thawed, its next beat is
+        //  late, so it will not judge the silence that was its own
+        self->frozen = streq (command, "FREEZE");
+        zsock_signal (self->pipe, 0);
+    }
     else {
         if (streq (command, "ADD"))
             zlistx_add_end (self->locals, slot);
@@ -536,11 +519,13 @@ s_command (s_membership_t *self)
             s_mark_cut (self, endpoint, false);
             zhashx_delete (self->cut, text);
         }
-        //  Tell everyone now, not at the next beat
-        s_refresh_self (self);
-        s_send_state_to_all (self);
-        if (self->changed)
-            s_publish (self);
+        //  Tell everyone now, not at the next beat (unless frozen)
+        if (!self->frozen) {
+            s_refresh_self (self);
+            s_send_state_to_all (self);
+            if (self->changed)
+                s_publish (self);
+        }
         zsock_signal (self->pipe, 0);
     }
     zstr_free (&command);
@@ -642,6 +627,14 @@ shoal_membership_actor (zsock_t *pipe, void *node)
         int64_t wait = self->next_beat - zclock_mono ();
         if (self->ungreeted && wait > SHOAL_GREET_RETRY)
             wait = SHOAL_GREET_RETRY;
+        if (self->frozen) {
+            //  Only commands, until thawed
+            if (zmq_poll (items, 1, -1) == -1 && errno != EINTR)
+                break;
+            if ((items [0].revents & ZMQ_POLLIN) && !s_command (self))
+                break;
+            continue;
+        }
         if (zmq_poll (items, self->beacon ? 3 : 2, wait > 0 ? (long) wait : 0) == -1
             && errno != EINTR)
             break;

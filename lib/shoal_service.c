@@ -286,9 +286,14 @@ shoal_service_drain (shoal_service_t *self)
 {
     if (!self->node || !self->size)
         return;
+    size_t running = 0;
     for (size_t index = 0; index < self->size; index++)
-        if (self->instances [index].actor)
+        if (self->instances [index].actor) {
             shoal_node_announce (self->node, "DRAIN", &self->instances [index].slot);
+            running++;
+        }
+    if (running == 0)
+        return;                 //  all crashed: nobody to wait for
     //  The announcement is pushed at once; callers that picked an instance
     //  just before they heard of it are still served meanwhile
     zmq_poll (NULL, 0, SHOAL_DRAIN_ANNOUNCE);
