@@ -8,7 +8,7 @@
 #include "shoal_private.h"
 
 //  msgpack-c unpacks at most 32 nested containers; we stop one short of it
-#define S_MAX_DEPTH 31
+#define S_MAX_DEPTH SHOAL_MSGPACK_MAX_DEPTH
 
 struct _shoal_body_t {
     msgpack_sbuffer buffer;

@@ -11,19 +11,8 @@
 #include <math.h>
 
 //  msgpack-c unpacks at most 32 nested containers; we stop one short of it
-#define S_MAX_DEPTH 31
+#define S_MAX_DEPTH SHOAL_MSGPACK_MAX_DEPTH
 
-static int
-s_error (char *error, size_t size, const char *format, ...)
-{
-    if (error && size) {
-        va_list args;
-        va_start (args, format);
-        vsnprintf (error, size, format, args);
-        va_end (args);
-    }
-    return -1;
-}
 
 
 //  --------------------------------------------------------------------------
@@ -35,7 +24,7 @@ s_pack_string (msgpack_packer *packer, const char *string, size_t length,
 {
     if (msgpack_pack_str (packer, length)
     ||  msgpack_pack_str_body (packer, string, length))
-        return s_error (error, error_size, "out of memory");
+        return shoal_error_message (error, error_size, "out of memory");
     return 0;
 }
 
@@ -44,7 +33,7 @@ s_pack_json (msgpack_packer *packer, json_t *json, int depth,
              char *error, size_t error_size)
 {
     if ((json_is_object (json) || json_is_array (json)) && depth == S_MAX_DEPTH)
-        return s_error (error, error_size, "nested deeper than %d", S_MAX_DEPTH);
+        return shoal_error_message (error, error_size, "nested deeper than %d", S_MAX_DEPTH);
     int rc = 0;
     switch (json_typeof (json)) {
         case JSON_OBJECT: {
@@ -52,7 +41,7 @@ s_pack_json (msgpack_packer *packer, json_t *json, int depth,
             size_t key_length;
             json_t *value;
             if (msgpack_pack_map (packer, json_object_size (json)))
-                return s_error (error, error_size, "out of memory");
+                return shoal_error_message (error, error_size, "out of memory");
             json_object_keylen_foreach (json, key, key_length, value) {
                 if (s_pack_string (packer, key, key_length, error, error_size)
                 ||  s_pack_json (packer, value, depth + 1, error, error_size))
@@ -64,7 +53,7 @@ s_pack_json (msgpack_packer *packer, json_t *json, int depth,
             size_t index;
             json_t *value;
             if (msgpack_pack_array (packer, json_array_size (json)))
-                return s_error (error, error_size, "out of memory");
+                return shoal_error_message (error, error_size, "out of memory");
             json_array_foreach (json, index, value) {
                 if (s_pack_json (packer, value, depth + 1, error, error_size))
                     return -1;
@@ -90,7 +79,7 @@ s_pack_json (msgpack_packer *packer, json_t *json, int depth,
             rc = msgpack_pack_nil (packer);
             break;
     }
-    return rc ? s_error (error, error_size, "out of memory") : 0;
+    return rc ? shoal_error_message (error, error_size, "out of memory") : 0;
 }
 
 
@@ -104,7 +93,7 @@ shoal_body_from_json (const char *json, char *error, size_t error_size)
     json_error_t parse_error;
     json_t *root = json_loads (json, JSON_DECODE_ANY | JSON_ALLOW_NUL, &parse_error);
     if (!root) {
-        s_error (error, error_size, "line %d column %d: %s",
+        shoal_error_message (error, error_size, "line %d column %d: %s",
                  parse_error.line, parse_error.column, parse_error.text);
         return NULL;
     }
@@ -116,7 +105,7 @@ shoal_body_from_json (const char *json, char *error, size_t error_size)
     //  The body's own buffer is private to shoal_body.c: z% copies into it
     if (s_pack_json (&packer, root, 0, error, error_size) == 0
     &&  !(body = shoal_body_pack ("z%", buffer.data, buffer.size)))
-        s_error (error, error_size, "out of memory");
+        shoal_error_message (error, error_size, "out of memory");
     msgpack_sbuffer_destroy (&buffer);
     json_decref (root);
     return body;
@@ -313,7 +302,7 @@ shoal_body_to_json (const void *data, size_t size, char *error, size_t error_siz
         return NULL;
     msgpack_zone zone;
     if (!msgpack_zone_init (&zone, MSGPACK_ZONE_CHUNK_SIZE)) {
-        s_error (error, error_size, "out of memory");
+        shoal_error_message (error, error_size, "out of memory");
         return NULL;
     }
     char *text = NULL;
@@ -330,7 +319,7 @@ shoal_body_to_json (const void *data, size_t size, char *error, size_t error_siz
     }
     msgpack_zone_destroy (&zone);
     if (!text)
-        s_error (error, error_size,
+        shoal_error_message (error, error_size,
                  budget ? "out of memory" : "map keys too long for JSON");
     return text;
 }

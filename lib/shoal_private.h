@@ -19,6 +19,16 @@
 #include "shoal_balancer.h"
 #include "shoal_stats.h"
 
+//  msgpack-c cannot unpack deeper than 32 levels: the values layer stops
+//  at 31 (packing, reading, JSON)
+#define SHOAL_MSGPACK_MAX_DEPTH 31
+
+//  Writes a printf-style reason into ERROR (if given) and returns -1: the
+//  one way the values layer reports (lib/shoal_reader.c)
+int
+    shoal_error_message (char *error, size_t size, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
 //  shoal_call: the client's side of a call (lib/shoal_call.c)
 shoal_call_t *
     shoal_call_new (shoal_client_t *client, uint64_t id, int64_t deadline);

@@ -10,7 +10,7 @@
 #include "shoal_private.h"
 
 //  msgpack-c unpacks at most 32 nested containers; we stop one short of it
-#define S_MAX_DEPTH 31
+#define S_MAX_DEPTH SHOAL_MSGPACK_MAX_DEPTH
 
 struct _shoal_reader_t {
     const char *data;           //  The body, borrowed
@@ -48,8 +48,8 @@ static int
 //  Formats an error into ERROR if there is one; returns -1 for the caller to
 //  pass on.
 
-static int
-s_error (char *error, size_t size, const char *format, ...)
+int
+shoal_error_message (char *error, size_t size, const char *format, ...)
 {
     if (error && size) {
         va_list args;
@@ -133,22 +133,22 @@ s_check_value (const void *data, size_t size, int max_depth, size_t *used, char 
 
     do {
         if (at == size)
-            return s_error (error, error_size, "truncated at byte %zu", at);
+            return shoal_error_message (error, error_size, "truncated at byte %zu", at);
         if (bytes [at] == 0xc1)
-            return s_error (error, error_size, "reserved byte 0xc1 at byte %zu", at);
+            return shoal_error_message (error, error_size, "reserved byte 0xc1 at byte %zu", at);
         s_header_t header;
         s_decode (bytes + at, size - at, &header);
         if (header.head > size - at)
-            return s_error (error, error_size, "truncated at byte %zu", at);
+            return shoal_error_message (error, error_size, "truncated at byte %zu", at);
         size_t left = size - at - header.head;
 
         if (header.values) {
             if (depth >= max_depth)
-                return s_error (error, error_size, "nested deeper than %d at byte %zu",
+                return shoal_error_message (error, error_size, "nested deeper than %d at byte %zu",
                                 max_depth, at);
             uint64_t values = header.length * header.values;
             if (values > left)
-                return s_error (error, error_size,
+                return shoal_error_message (error, error_size,
                                 "%s of %" PRIu64 " %s at byte %zu"
                                 " exceeds the %zu bytes left",
                                 header.kind, header.length,
@@ -162,11 +162,11 @@ s_check_value (const void *data, size_t size, int max_depth, size_t *used, char 
         else {
             if (header.length > left) {
                 if (header.kind)
-                    return s_error (error, error_size,
+                    return shoal_error_message (error, error_size,
                                     "%s of %" PRIu64 " bytes at byte %zu"
                                     " exceeds the %zu bytes left",
                                     header.kind, header.length, at, left);
-                return s_error (error, error_size, "truncated at byte %zu", at);
+                return shoal_error_message (error, error_size, "truncated at byte %zu", at);
             }
             at += header.head + header.length;
         }
@@ -186,7 +186,7 @@ shoal_reader_check (const void *data, size_t size, int max_depth,
     if (s_check_value (data, size, max_depth, &used, error, error_size))
         return -1;
     if (used < size)
-        return s_error (error, error_size, "%zu trailing bytes at byte %zu",
+        return shoal_error_message (error, error_size, "%zu trailing bytes at byte %zu",
                         size - used, used);
     return 0;
 }
@@ -264,7 +264,7 @@ s_unpack (shoal_reader_t *self)
         return 0;
     self->zone = msgpack_zone_new (MSGPACK_ZONE_CHUNK_SIZE);
     if (!self->zone)
-        return s_error (self->error, sizeof self->error, "out of memory");
+        return shoal_error_message (self->error, sizeof self->error, "out of memory");
     size_t offset = 0;
     if (self->size
     &&  msgpack_unpack (self->data, self->size, &offset, self->zone, &self->root)
@@ -272,7 +272,7 @@ s_unpack (shoal_reader_t *self)
         //  Only memory can fail here: the check passed
         msgpack_zone_free (self->zone);
         self->zone = NULL;
-        return s_error (self->error, sizeof self->error,
+        return shoal_error_message (self->error, sizeof self->error,
                         "out of memory unpacking the body");
     }
     return 0;
@@ -286,7 +286,7 @@ s_unpack (shoal_reader_t *self)
 static int
 s_bad_format (s_walk_t *self, const char *why)
 {
-    return s_error (self->reader->error, sizeof self->reader->error,
+    return shoal_error_message (self->reader->error, sizeof self->reader->error,
                     "bad format: %s at %td in \"%s\"",
                     why, self->cursor - self->format, self->format);
 }
