@@ -110,6 +110,54 @@ SHOAL_EXPORT bool
 SHOAL_EXPORT uint64_t
     shoal_node_refused (shoal_node_t *self);
 
+//  --------------------------------------------------------------------------
+//  Events (see shoal_event.h and docs/events.md). Each node has one
+//  publisher: every thread of the process publishes through it.
+
+//  What the node's publisher has done.
+typedef struct {
+    uint64_t published;         //  events accepted by shoal_node_publish
+    uint64_t unnumbered;        //  of those, sent without a number (topic table full)
+    uint64_t balanced;          //  deliveries to one instance of a service, answered
+    uint64_t balanced_failed;   //  ... that no instance took before the deadline
+    uint64_t balanced_dropped;  //  ... dropped: too many waiting already
+    uint64_t replayed;          //  events sent again to fill a subscriber's gap
+    uint64_t fills_refused;     //  requests to replay refused (malformed, or too many)
+} shoal_publisher_stats_t;
+
+//  Publishes BODY (msgpack, SIZE bytes; NULL/0 is nil) on TOPIC from any
+//  thread, and returns at once: subscribers too slow to keep up lose
+//  events (and count them); nobody waits. Returns 0, or -1 if the topic is
+//  malformed, the body too large or the node not started.
+SHOAL_EXPORT int
+    shoal_node_publish (shoal_node_t *self, const char *topic, const void *body,
+                        size_t size);
+
+//  The same with a body packed from FORMAT (shoal_body.h).
+SHOAL_EXPORT int
+    shoal_node_publishf (shoal_node_t *self, const char *topic, const char *format, ...);
+
+//  Waits until the view shows at least COUNT broadcast subscribers whose
+//  patterns match TOPIC, and every such subscriber it shows is connected to
+//  this node's publisher, or TIMEOUT_MS pass. Returns true if so. An event
+//  published before a subscriber has connected is not for it: a program
+//  that publishes at once after it starts (a tool, a test) waits first.
+SHOAL_EXPORT bool
+    shoal_node_wait_subscribers (shoal_node_t *self, const char *topic, size_t count,
+                                 int timeout_ms);
+
+SHOAL_EXPORT shoal_publisher_stats_t
+    shoal_node_publisher_stats (shoal_node_t *self);
+
+//  Events the publisher queues per subscriber before it drops the next ones
+//  for that subscriber (default SHOAL_DEFAULT_EVENT_BUFFER), and how many
+//  recent events it keeps to replay into gaps (default
+//  SHOAL_DEFAULT_REPLAY). Before start.
+#define SHOAL_DEFAULT_EVENT_BUFFER 10000
+#define SHOAL_DEFAULT_REPLAY 1024
+SHOAL_EXPORT void
+    shoal_node_set_event_buffer (shoal_node_t *self, int events, int replay);
+
 SHOAL_EXPORT void
     shoal_node_test (bool verbose);
 

@@ -79,6 +79,12 @@ SHOAL_EXPORT shoal_call_t *
                         const char *service, const char *method,
                         const void *body, size_t size, int timeout_ms);
 
+//  Publishes an event from a handler through the service's node (see
+//  shoal_node_publish), with the caller's trace id and this instance as
+//  the sender. Returns 0, or -1 (no node, bad topic or format).
+SHOAL_EXPORT int
+    shoal_request_publish (shoal_request_t *self, const char *topic, const char *format, ...);
+
 //  The instance's own client, for asynchronous nested calls (fan-out).
 //  Owned by the instance; use it only inside the handler.
 SHOAL_EXPORT shoal_client_t *

@@ -78,6 +78,20 @@ SHOAL_EXPORT void
 SHOAL_EXPORT void
     shoal_service_set_max_depth (shoal_service_t *self, int depth);
 
+//  Subscribes every instance to PATTERN (see shoal_event.h): HANDLER runs in
+//  the instance actor with the instance's state. DELIVERY: SHOAL_BROADCAST
+//  (each instance gets every event) or SHOAL_BALANCED (one instance of the
+//  service gets each event). Before start. Returns 0, or -1 if the pattern
+//  is malformed, SHOAL_MAX_PATTERNS are already taken, or the service runs.
+SHOAL_EXPORT int
+    shoal_service_on_event (shoal_service_t *self, const char *pattern,
+                            shoal_delivery_t delivery, shoal_event_fn *handler);
+
+//  Calls FN (with the instance's state as ARG) when an instance loses
+//  events for good. Before start.
+SHOAL_EXPORT void
+    shoal_service_on_gap (shoal_service_t *self, shoal_gap_fn *fn);
+
 //  Starts INSTANCES instance actors and returns once every one is bound and
 //  serving. Returns 0, or -1 if an endpoint cannot be bound (logged; no
 //  instance is left running) or the service already runs.

@@ -50,6 +50,29 @@ SHOAL_EXPORT bool
 SHOAL_EXPORT size_t
     shoal_view_nodes (shoal_view_t *self);
 
+//  One subscription as the registry knows it. Strings owned by the view.
+typedef struct {
+    const char *id;             //  the subscriber (broadcast); the service (balanced)
+    const char *node;           //  where it is
+    const char *service;        //  its service ("" for a plain subscriber)
+    const char *pattern;
+    shoal_delivery_t delivery;
+} shoal_subscription_info_t;
+
+//  Number of subscriptions in the view, and subscription INDEX (NULL past
+//  the end), sorted by node then id. Borrowed from the view.
+SHOAL_EXPORT size_t
+    shoal_view_subscriptions (shoal_view_t *self);
+SHOAL_EXPORT const shoal_subscription_info_t *
+    shoal_view_subscription_at (shoal_view_t *self, size_t index);
+
+//  Number of nodes with an event publisher, and publisher INDEX's endpoint
+//  (NULL past the end), with its node id in *NODE if NODE is given.
+SHOAL_EXPORT size_t
+    shoal_view_publishers (shoal_view_t *self);
+SHOAL_EXPORT const char *
+    shoal_view_publisher_at (shoal_view_t *self, size_t index, const char **node);
+
 //  Releases the caller's reference and nulls the pointer. Safe on NULL.
 SHOAL_EXPORT void
     shoal_view_destroy (shoal_view_t **self_p);

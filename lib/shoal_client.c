@@ -421,7 +421,10 @@ s_dispatch (shoal_client_t *self, shoal_call_t *call)
             s_finished (self, call);
             return;
         }
-        route->idempotent = shoal_view_idempotent (self->view, route->service, route->method);
+        //  Built-ins are all idempotent ($event included: a balanced event
+        //  is delivered at least once)
+        route->idempotent = *route->method == '$'
+                         || shoal_view_idempotent (self->view, route->service, route->method);
         size_t length = strnlen (info->instance, sizeof (route->instance) - 1);
         memcpy (route->instance, info->instance, length);
         route->instance [length] = 0;

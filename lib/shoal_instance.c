@@ -36,6 +36,12 @@ struct _shoal_instance_t {
     shoal_stats_t *stats;           //  per method
     int64_t started;                //  zclock_mono
     shoal_method_t fallback;        //  serves undeclared methods, if set (mocks)
+    //  Events: broadcast ones through the subscriber, balanced ones as
+    //  $event requests
+    shoal_subscriber_t *subscriber;
+    shoal_event_t *balanced_event;  //  reused for every $event
+    uint64_t balanced_received;
+    uint64_t balanced_failed;
 };
 
 //  --------------------------------------------------------------------------
@@ -50,6 +56,95 @@ s_builtin_ping (shoal_request_t *request, void *state)
                          self->slot->id);
 }
 
+//  "events": what the instance's subscriptions have seen, both deliveries
+static void
+s_pack_event_stats (shoal_instance_t *self, msgpack_packer *packer)
+{
+    shoal_event_stats_t stats = { 0 };
+    if (self->subscriber)
+        stats = shoal_subscriber_stats (self->subscriber);
+    stats.received += self->balanced_received;
+    stats.failed += self->balanced_failed;
+    const char *names [] = { "received", "missed", "recovered", "lost", "duplicates",
+                             "malformed", "failed", "balanced" };
+    uint64_t values [] = { stats.received, stats.missed, stats.recovered, stats.lost,
+                           stats.duplicates, stats.malformed, stats.failed,
+                           self->balanced_received };
+    shoal_wire_pack_string (packer, "events");
+    msgpack_pack_map (packer, 8);
+    for (int index = 0; index < 8; index++) {
+        shoal_wire_pack_string (packer, names [index]);
+        msgpack_pack_uint64 (packer, values [index]);
+    }
+}
+
+//  Runs the handlers of every subscription of DELIVERY that matches the
+//  event; returns how many ran
+static size_t
+s_run_event_handlers (shoal_instance_t *self, shoal_event_t *event, shoal_delivery_t delivery,
+                      uint64_t *failed)
+{
+    size_t ran = 0;
+    for (size_t index = 0; index < shoal_service_events (self->service); index++) {
+        const shoal_service_event_t *subscription = shoal_service_event_at (self->service, index);
+        if (subscription->delivery != delivery
+            || !shoal_pattern_match (subscription->pattern, shoal_event_topic (event)))
+            continue;
+        ran++;
+        atomic_store_explicit (&self->slot->busy, 1, memory_order_relaxed);
+        if (subscription->handler (event, self->state) != 0)
+            (*failed)++;
+        atomic_store_explicit (&self->slot->busy, 0, memory_order_relaxed);
+    }
+    return ran;
+}
+
+//  A balanced event, handed to this instance by its publisher's node. The
+//  answer is the acknowledgement: OK once the handlers ran (a handler that
+//  failed is counted, not retried), so the publisher sends it nowhere else
+static void
+s_builtin_event (shoal_request_t *request, void *state)
+{
+    shoal_instance_t *self = (shoal_instance_t *) state;
+    if (!self->balanced_event)
+        self->balanced_event = (shoal_event_t *) malloc (shoal_event_sizeof ());
+    shoal_event_init_request (self->balanced_event, request);
+    if (!shoal_topic_valid (shoal_event_topic (self->balanced_event))) {
+        shoal_request_fail (request, SHOAL_INVALID_ARGUMENT, "$event needs a valid topic");
+        return;
+    }
+    uint64_t failed = 0;
+    if (!s_run_event_handlers (self, self->balanced_event, SHOAL_BALANCED, &failed)) {
+        shoal_request_fail (request, SHOAL_UNIMPLEMENTED,
+                            "no balanced subscription of '%s' matches '%s'",
+                            shoal_service_name (self->service),
+                            shoal_event_topic (self->balanced_event));
+        return;
+    }
+    self->balanced_received++;
+    if (failed) {
+        self->balanced_failed++;
+        if (self->subscriber)
+            shoal_subscriber_count_failed (self->subscriber);
+    }
+}
+
+//  Broadcast events waiting on the subscriber, a batch at a time
+static void
+s_take_events (shoal_instance_t *self)
+{
+    shoal_event_t *event;
+    for (int count = 0; count < SHOAL_INSTANCE_BATCH; count++) {
+        if (atomic_load_explicit (&self->slot->crashed, memory_order_relaxed)
+            || !(event = shoal_subscriber_next (self->subscriber)))
+            break;
+        uint64_t failed = 0;
+        s_run_event_handlers (self, event, SHOAL_BROADCAST, &failed);
+        while (failed--)
+            shoal_subscriber_count_failed (self->subscriber);
+    }
+}
+
 static void
 s_builtin_stats (shoal_request_t *request, void *state)
 {
@@ -58,7 +153,7 @@ s_builtin_stats (shoal_request_t *request, void *state)
     msgpack_sbuffer_init (&buffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, 7);
+    msgpack_pack_map (&packer, 8);
     shoal_wire_pack_string (&packer, "calls");
     msgpack_pack_uint64 (&packer, self->calls);
     shoal_wire_pack_string (&packer, "errors");
@@ -81,6 +176,7 @@ s_builtin_stats (shoal_request_t *request, void *state)
         }
     shoal_wire_pack_string (&packer, "methods");
     shoal_stats_pack (self->stats, &packer);
+    s_pack_event_stats (self, &packer);
     shoal_request_reply_raw (request, buffer.data, buffer.size);
     msgpack_sbuffer_destroy (&buffer);
 }
@@ -109,6 +205,8 @@ static shoal_method_t s_builtins [] = {
     { "$health", s_builtin_health, SHOAL_IDEMPOTENT, "SERVING or DRAINING, and uptime" },
     { "$describe", s_builtin_describe, SHOAL_IDEMPOTENT,
       "The service, its version and methods, with their docs" },
+    { "$event", s_builtin_event, SHOAL_IDEMPOTENT,
+      "Delivers a balanced event (sent by its publisher's node)" },
     { "$stats", s_builtin_stats, SHOAL_IDEMPOTENT,
       "Calls, errors by code, latency percentiles per method" },
 };
@@ -382,6 +480,27 @@ s_serve_one (shoal_instance_t *self)
 //  --------------------------------------------------------------------------
 //  Life cycle
 
+//  The instance's own subscriber, for the service's broadcast patterns
+static void
+s_subscribe (shoal_instance_t *self)
+{
+    if (!self->slot->node)
+        return;
+    for (size_t index = 0; index < shoal_service_events (self->service); index++) {
+        const shoal_service_event_t *subscription = shoal_service_event_at (self->service, index);
+        if (subscription->delivery != SHOAL_BROADCAST)
+            continue;
+        if (!self->subscriber) {
+            self->subscriber = shoal_subscriber_new_for (self->slot->node,
+                                                         shoal_service_name (self->service));
+            if (shoal_service_gap_handler (self->service))
+                shoal_subscriber_on_gap (self->subscriber,
+                                         shoal_service_gap_handler (self->service), self->state);
+        }
+        shoal_subscriber_subscribe (self->subscriber, subscription->pattern);
+    }
+}
+
 static shoal_instance_t *
 s_instance_new (zsock_t *pipe, shoal_instance_slot_t *slot)
 {
@@ -408,6 +527,7 @@ s_instance_new (zsock_t *pipe, shoal_instance_slot_t *slot)
         snprintf (slot->endpoint, sizeof (slot->endpoint), "%s", bound);
         self->handle = zsock_resolve (self->router);
         self->state = shoal_service_state_new (self->service);
+        s_subscribe (self);
     }
     return self;
 }
@@ -420,6 +540,8 @@ s_instance_destroy (shoal_instance_t **self_p)
         return;
     if (self->router)
         shoal_service_state_destroy (self->service, self->state);
+    shoal_subscriber_destroy (&self->subscriber);
+    free (self->balanced_event);
     shoal_client_destroy (&self->client);
     shoal_request_destroy (&self->request);
     shoal_stats_destroy (&self->stats);
@@ -457,13 +579,19 @@ shoal_instance_actor (zsock_t *pipe, void *args)
     zmq_pollitem_t items [] = {
         { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
         { self->handle, 0, ZMQ_POLLIN, 0 },
+        { self->subscriber ? zsock_resolve (shoal_subscriber_socket (self->subscriber)) : NULL,
+          0, ZMQ_POLLIN, 0 },
     };
     bool running = true;
     while (running) {
         //  Signals are for the process's main thread to act on; an instance
-        //  stops only when told, so that it can finish what it has
-        if (zmq_poll (items, 2, -1) == -1 && errno != EINTR)
+        //  stops only when told, so that it can finish what it has. A
+        //  subscriber has timers (publishers joining, replays awaited)
+        long wait = self->subscriber ? shoal_subscriber_timeout (self->subscriber) : -1;
+        if (zmq_poll (items, self->subscriber ? 3 : 2, wait) == -1 && errno != EINTR)
             break;
+        if (self->subscriber)
+            s_take_events (self);
         if (items [1].revents & ZMQ_POLLIN) {
             uint64_t count = 0;
             while (count < SHOAL_INSTANCE_BATCH && s_serve_one (self))
@@ -509,6 +637,32 @@ shoal_instance_actor (zsock_t *pipe, void *args)
 
 //  --------------------------------------------------------------------------
 //  What requests ask of their instance
+
+int
+shoal_instance_publish (shoal_instance_t *self, const char *topic, const char *trace,
+                        const void *body, size_t size)
+{
+    if (!self->slot->node)
+        return -1;
+    msgpack_sbuffer meta;
+    msgpack_sbuffer_init (&meta);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &meta, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, trace ? 2 : 1);
+    char sender [SHOAL_MAX_NAME + 40];
+    snprintf (sender, sizeof (sender), "%s/%s", shoal_service_name (self->service),
+              self->slot->id);
+    shoal_wire_pack_string (&packer, "sender");
+    shoal_wire_pack_string (&packer, sender);
+    if (trace) {
+        shoal_wire_pack_string (&packer, "trace");
+        shoal_wire_pack_string (&packer, trace);
+    }
+    int rc = shoal_publisher_send (shoal_node_publisher (self->slot->node), topic, meta.data,
+                                   meta.size, body, size);
+    msgpack_sbuffer_destroy (&meta);
+    return rc;
+}
 
 const char *
 shoal_instance_id (shoal_instance_t *self)

@@ -37,6 +37,12 @@ void
 
 const char *
     shoal_instance_id (shoal_instance_t *self);
+
+//  Publishes an event through the instance's node, from SERVICE/INSTANCE,
+//  with TRACE (may be NULL). Returns 0, or -1.
+int
+    shoal_instance_publish (shoal_instance_t *self, const char *topic, const char *trace,
+                            const void *body, size_t size);
 const char *
     shoal_instance_node (shoal_instance_t *self);
 

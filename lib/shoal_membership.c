@@ -2,7 +2,9 @@
 
     Gossip messages are one msgpack array per frame, DEALER to ROUTER:
         ["shoal-node", 1, "STATE", cluster, node, incarnation, endpoint,
-         instances, methods, peers]
+         instances, methods, peers, events]
+    where events is [publisher endpoint, [[id, delivery, service, pattern],
+    ...]]: the node's event publisher and its subscriptions.
         ["shoal-node", 1, "BYE", cluster, node, incarnation]
     A node sends STATE to every peer each beat, at once when its own
     instances change, and straight back to a node it hears from for the
@@ -33,6 +35,7 @@ typedef struct {
     shoal_registry_t *registry;
     zhashx_t *peers;            //  gossip endpoint -> s_peer_t
     zlistx_t *locals;           //  shoal_instance_slot_t * of this node
+    zlistx_t *subscribers;      //  shoal_subscriber_t * of this node
     uint64_t incarnation;
     msgpack_sbuffer state;      //  our STATE, remade when we send it
     msgpack_zone zone;
@@ -69,6 +72,49 @@ s_pack_preamble (s_membership_t *self, msgpack_packer *packer, size_t fields,
     msgpack_pack_uint64 (packer, self->incarnation);
 }
 
+//  [publisher endpoint, subscriptions]: each broadcast subscriber's
+//  patterns, and each local service's balanced ones (SERVICES: name ->
+//  one of its slots)
+static void
+s_pack_events (s_membership_t *self, msgpack_packer *packer, zhashx_t *services)
+{
+    size_t count = 0;
+    shoal_subscriber_t *subscriber;
+    for (subscriber = (shoal_subscriber_t *) zlistx_first (self->subscribers); subscriber;
+         subscriber = (shoal_subscriber_t *) zlistx_next (self->subscribers))
+        count += shoal_subscriber_patterns (subscriber);
+    shoal_instance_slot_t *slot;
+    for (slot = (shoal_instance_slot_t *) zhashx_first (services); slot;
+         slot = (shoal_instance_slot_t *) zhashx_next (services))
+        for (size_t index = 0; index < shoal_service_events (slot->service); index++)
+            count += shoal_service_event_at (slot->service, index)->delivery == SHOAL_BALANCED;
+    msgpack_pack_array (packer, 2);
+    shoal_wire_pack_string (packer, self->config->events);
+    msgpack_pack_array (packer, count);
+    for (subscriber = (shoal_subscriber_t *) zlistx_first (self->subscribers); subscriber;
+         subscriber = (shoal_subscriber_t *) zlistx_next (self->subscribers))
+        for (size_t index = 0; index < shoal_subscriber_patterns (subscriber); index++) {
+            msgpack_pack_array (packer, 4);
+            shoal_wire_pack_string (packer, shoal_subscriber_id (subscriber));
+            msgpack_pack_uint8 (packer, SHOAL_BROADCAST);
+            shoal_wire_pack_string (packer, shoal_subscriber_service (subscriber));
+            shoal_wire_pack_string (packer, shoal_subscriber_pattern_at (subscriber, index));
+        }
+    for (slot = (shoal_instance_slot_t *) zhashx_first (services); slot;
+         slot = (shoal_instance_slot_t *) zhashx_next (services))
+        for (size_t index = 0; index < shoal_service_events (slot->service); index++) {
+            const shoal_service_event_t *event = shoal_service_event_at (slot->service, index);
+            if (event->delivery != SHOAL_BALANCED)
+                continue;
+            const char *name = shoal_service_name (slot->service);
+            msgpack_pack_array (packer, 4);
+            shoal_wire_pack_string (packer, name);
+            msgpack_pack_uint8 (packer, SHOAL_BALANCED);
+            shoal_wire_pack_string (packer, name);
+            shoal_wire_pack_string (packer, event->pattern);
+        }
+}
+
 //  Makes our STATE message from the local instances as they are now
 static void
 s_make_state (s_membership_t *self)
@@ -76,7 +122,7 @@ s_make_state (s_membership_t *self)
     msgpack_sbuffer_clear (&self->state);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &self->state, msgpack_sbuffer_write);
-    s_pack_preamble (self, &packer, 10, "STATE");
+    s_pack_preamble (self, &packer, 11, "STATE");
     shoal_wire_pack_string (&packer, self->config->endpoint);
     msgpack_pack_array (&packer, zlistx_size (self->locals));
     shoal_instance_slot_t *slot;
@@ -110,7 +156,6 @@ s_make_state (s_membership_t *self)
              name = (char *) zlistx_next (slot->idempotent))
             shoal_wire_pack_string (&packer, name);
     }
-    zhashx_destroy (&services);
     //  The peers we hear from, so that whoever knows one of us knows all
     zlistx_t *endpoints = zlistx_new ();
     shoal_registry_endpoints (self->registry, endpoints);
@@ -119,6 +164,8 @@ s_make_state (s_membership_t *self)
          endpoint = (char *) zlistx_next (endpoints))
         shoal_wire_pack_string (&packer, endpoint);
     zlistx_destroy (&endpoints);
+    s_pack_events (self, &packer, services);
+    zhashx_destroy (&services);
 }
 
 //  Sends a message to one peer; a peer that cannot take it now loses it.
@@ -141,7 +188,7 @@ s_publish (s_membership_t *self)
          peer = (s_peer_t *) zhashx_next (self->peers))
         if (peer->heard == 0 && now - peer->made < self->config->expiry)
             pending++;
-    shoal_node_publish (self->node, shoal_registry_view (self->registry), pending);
+    shoal_node_post_view (self->node, shoal_registry_view (self->registry), pending);
     self->changed = false;
 }
 
@@ -299,7 +346,9 @@ s_receive (s_membership_t *self, const void *data, size_t size)
     }
     char endpoint [256];
     //  Its endpoint must be of our own transport: we will connect to it
-    if (!s_text_is (&field [2], "STATE") || root.via.array.size != 10
+    //  Version 1 nodes without events send 10 fields
+    if (!s_text_is (&field [2], "STATE")
+        || (root.via.array.size != 10 && root.via.array.size != 11)
         || !s_copy_text (&field [6], endpoint, sizeof (endpoint))
         || strncmp (endpoint, self->config->endpoint, 6) != 0
         || field [9].type != MSGPACK_OBJECT_ARRAY) {
@@ -308,7 +357,9 @@ s_receive (s_membership_t *self, const void *data, size_t size)
     }
     bool known = shoal_registry_knows (self->registry, node);
     int rc = shoal_registry_update (self->registry, node, incarnation, endpoint, &field [7],
-                                    &field [8], zclock_mono (), error, sizeof (error));
+                                    &field [8],
+                                    root.via.array.size > 10 ? &field [10] : NULL,
+                                    zclock_mono (), error, sizeof (error));
     if (rc < 0) {
         s_refuse (self, error);
         return;
@@ -500,6 +551,13 @@ s_command (s_membership_t *self)
     else {
         if (streq (command, "ADD"))
             zlistx_add_end (self->locals, slot);
+        else if (streq (command, "SUB"))
+            zlistx_add_end (self->subscribers, pointer);
+        else if (streq (command, "UNSUB")) {
+            void *handle = zlistx_find (self->subscribers, pointer);
+            if (handle)
+                zlistx_delete (self->subscribers, handle);
+        }
         else if (streq (command, "DRAIN"))
             atomic_store (&slot->draining, 1);
         else if (streq (command, "REMOVE")) {
@@ -557,6 +615,8 @@ s_start (s_membership_t *self)
     }
     if (!config->host)
         config->host = strdup ("127.0.0.1");
+    if (shoal_node_open_events (self->node))
+        return -1;
     char bind [160];
     if (streq (config->host, "inproc"))
         //  A cluster inside one process (tests): no network at all
@@ -610,6 +670,7 @@ shoal_membership_actor (zsock_t *pipe, void *node)
     self->peers = zhashx_new ();
     zhashx_set_destructor (self->peers, s_peer_destroy);
     self->locals = zlistx_new ();
+    self->subscribers = zlistx_new ();
     self->cut = zhashx_new ();
     zhashx_set_destructor (self->cut, (zhashx_destructor_fn *) zstr_free);
     self->incarnation = (uint64_t) zclock_time ();
@@ -666,6 +727,7 @@ shoal_membership_actor (zsock_t *pipe, void *node)
     zhashx_destroy (&self->peers);
     zhashx_destroy (&self->cut);
     zlistx_destroy (&self->locals);
+    zlistx_destroy (&self->subscribers);
     zsock_destroy (&self->router);
     shoal_registry_destroy (&self->registry);
     msgpack_sbuffer_destroy (&self->state);

@@ -29,13 +29,20 @@ typedef struct {
     int beat;
     int expiry;
     char endpoint [256];        //  out: the bound gossip endpoint
+    char events [256];          //  out: the bound event publisher endpoint
+    int event_buffer;           //  events queued per subscriber
+    int replay;                 //  events kept for replay
     char error [256];           //  out: why it could not start
 } shoal_node_config_t;
 
 shoal_node_config_t *
     shoal_node_config (shoal_node_t *node);
+//  Opens the node's event publisher, once the host is known; returns 0 or
+//  -1 with the reason in the config's error
+int
+    shoal_node_open_events (shoal_node_t *node);
 void
-    shoal_node_publish (shoal_node_t *node, shoal_view_t *view, size_t pending);
+    shoal_node_post_view (shoal_node_t *node, shoal_view_t *view, size_t pending);
 void
     shoal_node_count_refused (shoal_node_t *node);
 //  Bumped each time a view is published; read without a lock

@@ -19,6 +19,9 @@ struct _shoal_node_t {
     //  that a client pays one atomic load when there are none
     zlistx_t *faults;
     atomic_bool faulty;
+    shoal_publisher_t *publisher;       //  this process's events going out
+    char sender [96];                   //  {"sender": "node/ID"}, packed
+    size_t sender_size;
 };
 
 //  A fault on the link to one peer node
@@ -66,12 +69,27 @@ shoal_node_new (const char *cluster)
     zuuid_t *uuid = zuuid_new ();
     snprintf (self->config.id, sizeof (self->config.id), "%s", zuuid_str_canonical (uuid) + 24);
     zuuid_destroy (&uuid);
+    //  The metadata of events published by the node itself (not a handler)
+    msgpack_sbuffer sender;
+    msgpack_sbuffer_init (&sender);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &sender, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, 1);
+    shoal_wire_pack_string (&packer, "sender");
+    char name [64];
+    snprintf (name, sizeof (name), "node/%s", self->config.id);
+    shoal_wire_pack_string (&packer, name);
+    memcpy (self->sender, sender.data, sender.size);
+    self->sender_size = sender.size;
+    msgpack_sbuffer_destroy (&sender);
     self->config.seeds = zlistx_new ();
     zlistx_set_destructor (self->config.seeds, (zlistx_destructor_fn *) zstr_free);
     self->config.env_seeds = zlistx_new ();
     zlistx_set_destructor (self->config.env_seeds, (zlistx_destructor_fn *) zstr_free);
     self->config.beat = SHOAL_DEFAULT_BEAT;
     self->config.expiry = SHOAL_DEFAULT_EXPIRY;
+    self->config.event_buffer = SHOAL_DEFAULT_EVENT_BUFFER;
+    self->config.replay = SHOAL_DEFAULT_REPLAY;
     const char *seeds = getenv ("SHOAL_SEEDS");
     if (seeds)
         s_add_seeds (self->config.env_seeds, seeds);
@@ -98,6 +116,8 @@ shoal_node_destroy (shoal_node_t **self_p)
     shoal_node_t *self = *self_p;
     if (!self)
         return;
+    //  The publisher first: its balanced deliveries read the node's views
+    shoal_publisher_destroy (&self->publisher);
     shoal_actor_destroy (&self->actor);
     shoal_view_destroy (&self->view);
     zlistx_destroy (&self->faults);
@@ -144,6 +164,13 @@ shoal_node_set_timing (shoal_node_t *self, int beat_ms, int expiry_ms)
 {
     self->config.beat = beat_ms > 0 ? beat_ms : SHOAL_DEFAULT_BEAT;
     self->config.expiry = expiry_ms > beat_ms ? expiry_ms : 5 * self->config.beat;
+}
+
+void
+shoal_node_set_event_buffer (shoal_node_t *self, int events, int replay)
+{
+    self->config.event_buffer = events > 0 ? events : SHOAL_DEFAULT_EVENT_BUFFER;
+    self->config.replay = replay >= 0 ? replay : SHOAL_DEFAULT_REPLAY;
 }
 
 void
@@ -295,7 +322,7 @@ shoal_node_config (shoal_node_t *self)
 }
 
 void
-shoal_node_publish (shoal_node_t *self, shoal_view_t *view, size_t pending)
+shoal_node_post_view (shoal_node_t *self, shoal_view_t *view, size_t pending)
 {
     pthread_mutex_lock (&self->lock);
     shoal_view_t *old = self->view;
@@ -330,10 +357,118 @@ shoal_node_announce (shoal_node_t *self, const char *command, shoal_instance_slo
 }
 
 void
+shoal_node_announce_subscriber (shoal_node_t *self, const char *command,
+                                shoal_subscriber_t *subscriber)
+{
+    s_command (self, command, subscriber, NULL);
+}
+
+void
 shoal_node_announce_idempotent (shoal_node_t *self, shoal_instance_slot_t *slot,
                                 const char *method)
 {
     s_command (self, "IDEMPOTENT", slot, method);
+}
+
+//  --------------------------------------------------------------------------
+//  Events
+
+int
+shoal_node_open_events (shoal_node_t *self)
+{
+    char bind [300];
+    if (streq (self->config.host, "inproc"))
+        snprintf (bind, sizeof (bind), "inproc://shoal-events/%s/%s", self->config.cluster,
+                  self->config.id);
+    else
+        snprintf (bind, sizeof (bind), "tcp://%s:*", self->config.host);
+    self->publisher = shoal_publisher_new (self, bind, self->config.event_buffer,
+                                           self->config.replay, SHOAL_DEFAULT_MAX_MESSAGE,
+                                           self->config.beat, self->config.error,
+                                           sizeof (self->config.error));
+    if (!self->publisher)
+        return -1;
+    snprintf (self->config.events, sizeof (self->config.events), "%s",
+              shoal_publisher_endpoint (self->publisher));
+    return 0;
+}
+
+shoal_publisher_t *
+shoal_node_publisher (shoal_node_t *self)
+{
+    return self->publisher;
+}
+
+int
+shoal_node_publish (shoal_node_t *self, const char *topic, const void *body, size_t size)
+{
+    if (!self->publisher)
+        return -1;
+    return shoal_publisher_send (self->publisher, topic, self->sender, self->sender_size,
+                                 body, size);
+}
+
+int
+shoal_node_publishf (shoal_node_t *self, const char *topic, const char *format, ...)
+{
+    va_list arguments;
+    va_start (arguments, format);
+    shoal_body_t *body = shoal_body_vpack (format, arguments);
+    va_end (arguments);
+    if (!body)
+        return -1;
+    int rc = shoal_node_publish (self, topic, shoal_body_data (body), shoal_body_size (body));
+    shoal_body_destroy (&body);
+    return rc;
+}
+
+//  True if at least COUNT broadcast subscribers in the view want TOPIC,
+//  and all that do are connected to our publisher
+static bool
+s_subscribers_present (shoal_node_t *self, const char *topic, size_t wanted)
+{
+    shoal_view_t *view = shoal_node_view (self);
+    size_t count = view ? shoal_view_subscriptions (view) : 0, matching = 0;
+    bool present = view != NULL;
+    for (size_t index = 0; present && index < count; index++) {
+        const shoal_subscription_info_t *info = shoal_view_subscription_at (view, index);
+        if (info->delivery == SHOAL_BROADCAST && shoal_pattern_match (info->pattern, topic)) {
+            //  A subscriber with several matching patterns counts once
+            const shoal_subscription_info_t *before =
+                index ? shoal_view_subscription_at (view, index - 1) : NULL;
+            if (!before || !streq (before->id, info->id) || !streq (before->node, info->node)
+                || !shoal_pattern_match (before->pattern, topic))
+                matching++;
+            present = shoal_publisher_present (self->publisher, info->id);
+        }
+    }
+    shoal_view_destroy (&view);
+    return present && matching >= wanted;
+}
+
+bool
+shoal_node_wait_subscribers (shoal_node_t *self, const char *topic, size_t count,
+                             int timeout_ms)
+{
+    if (!self->publisher || !shoal_topic_valid (topic))
+        return false;
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (!s_subscribers_present (self, topic, count)) {
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0)
+            return false;
+        //  Presence changes wake us; a new view may also bring a subscriber
+        //  we have not heard of, so look again every few ms regardless
+        shoal_publisher_wait_presence (self->publisher, left < 10 ? (int) left : 10);
+    }
+    return true;
+}
+
+shoal_publisher_stats_t
+shoal_node_publisher_stats (shoal_node_t *self)
+{
+    shoal_publisher_stats_t none = { 0 };
+    return self->publisher ? shoal_publisher_stats (self->publisher) : none;
 }
 
 //  --------------------------------------------------------------------------

@@ -18,6 +18,8 @@
 #include "shoal_membership.h"
 #include "shoal_balancer.h"
 #include "shoal_stats.h"
+#include "shoal_topic.h"
+#include "shoal_publisher.h"
 
 //  msgpack-c cannot unpack deeper than 32 levels: the values layer stops
 //  at 31 (packing, reading, JSON)
@@ -109,6 +111,61 @@ void
 void
     shoal_node_announce (shoal_node_t *self, const char *command,
                          shoal_instance_slot_t *slot);
+//  Subscribers announce themselves ("SUB") and leave ("UNSUB") likewise;
+//  and the node's publisher, for what reads it directly
+void
+    shoal_node_announce_subscriber (shoal_node_t *self, const char *command,
+                                    shoal_subscriber_t *subscriber);
+shoal_publisher_t *
+    shoal_node_publisher (shoal_node_t *self);
+
+//  shoal_subscriber: what the membership announces of a subscriber, and
+//  what an instance actor uses to run its broadcast handlers
+const char *
+    shoal_subscriber_service (shoal_subscriber_t *self);
+size_t
+    shoal_subscriber_patterns (shoal_subscriber_t *self);
+const char *
+    shoal_subscriber_pattern_at (shoal_subscriber_t *self, size_t index);
+//  A subscriber for instance SLOT's broadcast patterns
+shoal_subscriber_t *
+    shoal_subscriber_new_for (shoal_node_t *node, const char *service);
+//  The socket to poll; and the next event, without waiting (NULL if none
+//  is ready: call it until NULL after each wake-up). Events are borrowed
+//  until the next call.
+zsock_t *
+    shoal_subscriber_socket (shoal_subscriber_t *self);
+shoal_event_t *
+    shoal_subscriber_next (shoal_subscriber_t *self);
+//  Ms until the subscriber next needs shoal_subscriber_next to run (for
+//  its timers: new publishers, replay deadlines)
+int
+    shoal_subscriber_timeout (shoal_subscriber_t *self);
+void
+    shoal_subscriber_count_failed (shoal_subscriber_t *self);
+
+//  shoal_event: made from a frame (taking it) or from a balanced delivery's
+//  request (borrowing it)
+shoal_event_t *
+    shoal_event_from_frame (zmq_msg_t *frame, const shoal_wire_event_t *decoded);
+void
+    shoal_event_init_request (shoal_event_t *self, shoal_request_t *request);
+size_t
+    shoal_event_sizeof (void);
+
+//  shoal_service's event subscriptions, read by its instances
+typedef struct {
+    char *pattern;
+    shoal_delivery_t delivery;
+    shoal_event_fn *handler;
+} shoal_service_event_t;
+size_t
+    shoal_service_events (shoal_service_t *self);
+const shoal_service_event_t *
+    shoal_service_event_at (shoal_service_t *self, size_t index);
+shoal_gap_fn *
+    shoal_service_gap_handler (shoal_service_t *self);
+
 void *
     shoal_service_state_new (shoal_service_t *self);
 void
@@ -174,5 +231,6 @@ void
 //  Selftests of the private classes
 void shoal_wire_test (bool verbose);
 void shoal_instance_test (bool verbose);
+void shoal_publisher_test (bool verbose);
 
 #endif

@@ -136,11 +136,41 @@ s_valid_methods (const msgpack_object *methods)
     return true;
 }
 
+//  [endpoint, [[id, delivery, service, pattern], ...]]
+static bool
+s_valid_events (const msgpack_object *events)
+{
+    if (events->type != MSGPACK_OBJECT_ARRAY || events->via.array.size != 2
+        || !s_is_endpoint (&events->via.array.ptr [0], 0))
+        return false;
+    const msgpack_object *list = &events->via.array.ptr [1];
+    if (list->type != MSGPACK_OBJECT_ARRAY
+        || list->via.array.size > SHOAL_REGISTRY_MAX_SUBSCRIPTIONS)
+        return false;
+    for (uint32_t index = 0; index < list->via.array.size; index++) {
+        const msgpack_object *record = &list->via.array.ptr [index];
+        if (record->type != MSGPACK_OBJECT_ARRAY || record->via.array.size != 4)
+            return false;
+        const msgpack_object *field = record->via.array.ptr;
+        char pattern [SHOAL_MAX_TOPIC + 1];
+        if (!s_is_name (&field [0]) || field [0].via.str.size > 64
+            || !s_is_uint (&field [1], SHOAL_BALANCED)
+            || !(s_is_name (&field [2]) || s_is_text (&field [2], 0, 0))
+            || !s_is_text (&field [3], 1, SHOAL_MAX_TOPIC))
+            return false;
+        memcpy (pattern, field [3].via.str.ptr, field [3].via.str.size);
+        pattern [field [3].via.str.size] = 0;
+        if (!shoal_pattern_valid (pattern))
+            return false;
+    }
+    return true;
+}
+
 int
 shoal_registry_update (shoal_registry_t *self, const char *node_id, uint64_t incarnation,
                        const char *endpoint, const msgpack_object *instances,
-                       const msgpack_object *methods, int64_t now, char *error,
-                       size_t error_size)
+                       const msgpack_object *methods, const msgpack_object *events,
+                       int64_t now, char *error, size_t error_size)
 {
     if (instances->type != MSGPACK_OBJECT_ARRAY
         || instances->via.array.size > SHOAL_REGISTRY_MAX_INSTANCES) {
@@ -157,6 +187,10 @@ shoal_registry_update (shoal_registry_t *self, const char *node_id, uint64_t inc
         snprintf (error, error_size, "methods are malformed or too many");
         return -1;
     }
+    if (events && !s_valid_events (events)) {
+        snprintf (error, error_size, "events are malformed or too many");
+        return -1;
+    }
     s_node_t *node = (s_node_t *) zhashx_lookup (self->nodes, node_id);
     if (node && incarnation < node->incarnation) {
         snprintf (error, error_size, "node %s: incarnation %" PRIu64 " is older than %" PRIu64,
@@ -171,9 +205,11 @@ shoal_registry_update (shoal_registry_t *self, const char *node_id, uint64_t inc
     msgpack_sbuffer_init (&announced);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &announced, msgpack_sbuffer_write);
-    msgpack_pack_array (&packer, 2);
+    msgpack_pack_array (&packer, events ? 3 : 2);
     msgpack_pack_object (&packer, *instances);
     msgpack_pack_object (&packer, *methods);
+    if (events)
+        msgpack_pack_object (&packer, *events);
 
     int changed = 1;
     if (!node) {
@@ -302,6 +338,26 @@ s_view_add_node (shoal_view_t *view, s_node_t *node, bool local, msgpack_zone *z
                                        s_text (&entry->val.via.array.ptr [name], method,
                                                sizeof (method)));
     }
+    if (announced.via.array.size < 3)
+        return;
+    const msgpack_object *events = &announced.via.array.ptr [2];
+    char endpoint [256];
+    s_text (&events->via.array.ptr [0], endpoint, sizeof (endpoint));
+    if (*endpoint)
+        shoal_view_add_publisher (view, node->id, endpoint);
+    const msgpack_object *list = &events->via.array.ptr [1];
+    for (uint32_t index = 0; index < list->via.array.size; index++) {
+        const msgpack_object *field = list->via.array.ptr [index].via.array.ptr;
+        char id [65], service [SHOAL_MAX_NAME + 1], pattern [SHOAL_MAX_TOPIC + 1];
+        shoal_subscription_info_t info = {
+            .id = s_text (&field [0], id, sizeof (id)),
+            .node = node->id,
+            .delivery = (shoal_delivery_t) field [1].via.u64,
+            .service = s_text (&field [2], service, sizeof (service)),
+            .pattern = s_text (&field [3], pattern, sizeof (pattern)),
+        };
+        shoal_view_add_subscription (view, &info);
+    }
 }
 
 shoal_view_t *
@@ -337,7 +393,7 @@ s_announce (shoal_registry_t *registry, const char *node, uint64_t incarnation,
                     &methods_object);
     char error [128];
     int rc = shoal_registry_update (registry, node, incarnation, "tcp://127.0.0.1:1",
-                                    &instances_object, &methods_object, now, error,
+                                    &instances_object, &methods_object, NULL, now, error,
                                     sizeof (error));
     assert (rc == expected);
     msgpack_zone_destroy (&zone);

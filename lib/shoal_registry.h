@@ -6,13 +6,16 @@
     announcement is msgpack (see docs/protocol.md, section Cluster):
         instances: [[service, version, instance, endpoint, state, load,
                      latency_us, calls, inproc], ...]
-        methods:   {service: [idempotent method, ...], ...}                 */
+        methods:   {service: [idempotent method, ...], ...}
+        events:    [publisher endpoint, [[id, delivery, service, pattern], ...]]
+                   (absent from nodes that predate events)                   */
 #ifndef SHOAL_REGISTRY_H_INCLUDED
 #define SHOAL_REGISTRY_H_INCLUDED
 
 #define SHOAL_REGISTRY_MAX_NODES 1024
 #define SHOAL_REGISTRY_MAX_INSTANCES 256    //  per node
 #define SHOAL_REGISTRY_MAX_METHODS 256      //  idempotent ones, per node
+#define SHOAL_REGISTRY_MAX_SUBSCRIPTIONS 1024   //  per node
 
 typedef struct _shoal_registry_t shoal_registry_t;
 
@@ -29,8 +32,8 @@ void
 int
     shoal_registry_update (shoal_registry_t *self, const char *node, uint64_t incarnation,
                            const char *endpoint, const msgpack_object *instances,
-                           const msgpack_object *methods, int64_t now, char *error,
-                           size_t error_size);
+                           const msgpack_object *methods, const msgpack_object *events,
+                           int64_t now, char *error, size_t error_size);
 
 //  Removes the nodes not heard from since NOW - TIMEOUT (never SELF) and
 //  appends their ids to GONE (a list of strings, which it duplicates; may
@@ -71,6 +74,10 @@ void
     shoal_view_add (shoal_view_t *self, const shoal_instance_info_t *info);
 void
     shoal_view_add_idempotent (shoal_view_t *self, const char *service, const char *method);
+void
+    shoal_view_add_subscription (shoal_view_t *self, const shoal_subscription_info_t *info);
+void
+    shoal_view_add_publisher (shoal_view_t *self, const char *node, const char *endpoint);
 //  Sorts and indexes the view; after this it never changes
 void
     shoal_view_seal (shoal_view_t *self, size_t nodes);

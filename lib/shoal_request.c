@@ -225,6 +225,21 @@ shoal_request_client (shoal_request_t *self)
     return shoal_instance_client (self->instance);
 }
 
+int
+shoal_request_publish (shoal_request_t *self, const char *topic, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    shoal_body_t *body = shoal_body_vpack (format, args);
+    va_end (args);
+    if (!body)
+        return -1;
+    int rc = shoal_instance_publish (self->instance, topic, shoal_request_meta (self, "trace"),
+                                     shoal_body_data (body), shoal_body_size (body));
+    shoal_body_destroy (&body);
+    return rc;
+}
+
 shoal_call_t *
 shoal_request_call (shoal_request_t *self, const char *endpoint, const char *service,
                     const char *method, const void *body, size_t size, int timeout_ms)

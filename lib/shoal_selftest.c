@@ -19,6 +19,7 @@ static const s_test_t s_tests [] = {
     { "shoal_wire", shoal_wire_test },
     { "shoal_body", shoal_body_test },
     { "shoal_reader", shoal_reader_test },
+    { "shoal_topic", shoal_topic_test },
     { "shoal_registry", shoal_registry_test },
     { "shoal_rendezvous", shoal_rendezvous_test },
     { "shoal_stats", shoal_stats_test },
@@ -27,6 +28,7 @@ static const s_test_t s_tests [] = {
     { "shoal_instance", shoal_instance_test },
     { "shoal_service", shoal_service_test },
     { "shoal_node", shoal_node_test },
+    { "shoal_subscriber", shoal_subscriber_test },
     { "shoal_testkit", shoal_testkit_test },
 };
 

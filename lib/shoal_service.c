@@ -23,6 +23,9 @@ struct _shoal_service_t {
     shoal_node_t *node;             //  announces the instances, if set
     shoal_handler_fn *fallback;     //  serves undeclared methods (mocks)
     zlistx_t *idempotent;           //  idempotent names beyond the methods'
+    shoal_service_event_t events [SHOAL_MAX_PATTERNS];     //  subscriptions
+    size_t events_size;
+    shoal_gap_fn *on_gap;
 };
 
 //  --------------------------------------------------------------------------
@@ -82,6 +85,8 @@ shoal_service_destroy (shoal_service_t **self_p)
     shoal_service_stop (self);
     zhashx_destroy (&self->methods);
     zlistx_destroy (&self->idempotent);
+    for (size_t index = 0; index < self->events_size; index++)
+        free (self->events [index].pattern);
     free (self->name);
     free (self->version);
     free (self->endpoint);
@@ -116,6 +121,45 @@ shoal_service_method (shoal_service_t *self, const char *name, shoal_handler_fn 
     method->doc = strdup (doc ? doc : "");
     zhashx_insert (self->methods, name, method);
     return 0;
+}
+
+int
+shoal_service_on_event (shoal_service_t *self, const char *pattern, shoal_delivery_t delivery,
+                        shoal_event_fn *handler)
+{
+    if (self->size || !handler || !pattern || !shoal_pattern_valid (pattern)
+        || (delivery != SHOAL_BROADCAST && delivery != SHOAL_BALANCED)
+        || self->events_size >= SHOAL_MAX_PATTERNS)
+        return -1;
+    shoal_service_event_t *event = &self->events [self->events_size++];
+    event->pattern = strdup (pattern);
+    event->delivery = delivery;
+    event->handler = handler;
+    return 0;
+}
+
+void
+shoal_service_on_gap (shoal_service_t *self, shoal_gap_fn *fn)
+{
+    self->on_gap = fn;
+}
+
+size_t
+shoal_service_events (shoal_service_t *self)
+{
+    return self->events_size;
+}
+
+const shoal_service_event_t *
+shoal_service_event_at (shoal_service_t *self, size_t index)
+{
+    return index < self->events_size ? &self->events [index] : NULL;
+}
+
+shoal_gap_fn *
+shoal_service_gap_handler (shoal_service_t *self)
+{
+    return self->on_gap;
 }
 
 void

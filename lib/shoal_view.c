@@ -16,6 +16,10 @@ struct _shoal_view_t {
     char **idempotent;                  //  the same, sorted, once sealed
     size_t idempotent_size;
     size_t nodes;
+    shoal_subscription_info_t *subscriptions;
+    size_t subscriptions_size;
+    char **publishers;                  //  node, endpoint, node, endpoint...
+    size_t publishers_size;             //  pairs
 };
 
 shoal_view_t *
@@ -59,6 +63,17 @@ shoal_view_destroy (shoal_view_t **self_p)
         free (self->idempotent [index]);
     free (self->idempotent);
     zlistx_destroy (&self->idempotent_list);
+    for (size_t index = 0; index < self->subscriptions_size; index++) {
+        shoal_subscription_info_t *info = &self->subscriptions [index];
+        free ((char *) info->id);
+        free ((char *) info->node);
+        free ((char *) info->service);
+        free ((char *) info->pattern);
+    }
+    free (self->subscriptions);
+    for (size_t index = 0; index < 2 * self->publishers_size; index++)
+        free (self->publishers [index]);
+    free (self->publishers);
     free (self);
 }
 
@@ -92,6 +107,40 @@ shoal_view_add_idempotent (shoal_view_t *self, const char *service, const char *
     memcpy (key, service, service_size);
     memcpy (key + service_size, method, method_size);
     zlistx_add_end (self->idempotent_list, key);
+}
+
+void
+shoal_view_add_subscription (shoal_view_t *self, const shoal_subscription_info_t *info)
+{
+    self->subscriptions = (shoal_subscription_info_t *) realloc (
+        self->subscriptions, (self->subscriptions_size + 1) * sizeof (*info));
+    shoal_subscription_info_t *copy = &self->subscriptions [self->subscriptions_size++];
+    *copy = *info;
+    copy->id = strdup (info->id);
+    copy->node = strdup (info->node);
+    copy->service = strdup (info->service);
+    copy->pattern = strdup (info->pattern);
+}
+
+void
+shoal_view_add_publisher (shoal_view_t *self, const char *node, const char *endpoint)
+{
+    self->publishers = (char **) realloc (self->publishers,
+                                          2 * (self->publishers_size + 1) * sizeof (char *));
+    self->publishers [2 * self->publishers_size] = strdup (node);
+    self->publishers [2 * self->publishers_size + 1] = strdup (endpoint);
+    self->publishers_size++;
+}
+
+static int
+s_compare_subscriptions (const void *a, const void *b)
+{
+    const shoal_subscription_info_t *left = (const shoal_subscription_info_t *) a;
+    const shoal_subscription_info_t *right = (const shoal_subscription_info_t *) b;
+    int order = strcmp (left->node, right->node);
+    if (!order)
+        order = strcmp (left->id, right->id);
+    return order ? order : strcmp (left->pattern, right->pattern);
 }
 
 static int
@@ -137,6 +186,9 @@ shoal_view_seal (shoal_view_t *self, size_t nodes)
          key = (char *) zlistx_next (self->idempotent_list))
         self->idempotent [index++] = key;
     qsort (self->idempotent, self->idempotent_size, sizeof (char *), s_compare_strings);
+    if (self->subscriptions_size)
+        qsort (self->subscriptions, self->subscriptions_size,
+               sizeof (shoal_subscription_info_t), s_compare_subscriptions);
     //  The keys now belong to the array
     zlistx_set_destructor (self->idempotent_list, NULL);
     zlistx_destroy (&self->idempotent_list);
@@ -199,4 +251,32 @@ size_t
 shoal_view_nodes (shoal_view_t *self)
 {
     return self->nodes;
+}
+
+size_t
+shoal_view_subscriptions (shoal_view_t *self)
+{
+    return self->subscriptions_size;
+}
+
+const shoal_subscription_info_t *
+shoal_view_subscription_at (shoal_view_t *self, size_t index)
+{
+    return index < self->subscriptions_size ? &self->subscriptions [index] : NULL;
+}
+
+size_t
+shoal_view_publishers (shoal_view_t *self)
+{
+    return self->publishers_size;
+}
+
+const char *
+shoal_view_publisher_at (shoal_view_t *self, size_t index, const char **node)
+{
+    if (index >= self->publishers_size)
+        return NULL;
+    if (node)
+        *node = self->publishers [2 * index];
+    return self->publishers [2 * index + 1];
 }

@@ -429,6 +429,198 @@ shoal_wire_meta_get (const void *meta, size_t meta_size, const char *key, size_t
 }
 
 //  --------------------------------------------------------------------------
+//  Events
+
+size_t
+shoal_wire_encode_event (void *out, shoal_wire_event_kind_t kind, const char *topic,
+                         size_t topic_size, const char *publisher, uint64_t seq,
+                         const void *meta, size_t meta_size, const void *body,
+                         size_t body_size)
+{
+    uint8_t *at = (uint8_t *) out;
+    memcpy (at, topic, topic_size);
+    at += topic_size;
+    *at++ = 0;
+    const char *name = kind == SHOAL_WIRE_SEQ ? "SEQ" : kind == SHOAL_WIRE_REPLAY ? "RPL" : "EVT";
+    *at++ = kind == SHOAL_WIRE_SEQ ? 0x95 : 0x96;
+    at = s_put_str (at, SHOAL_WIRE_SIGNATURE, 5);
+    at = s_put_uint (at, SHOAL_PROTOCOL_VERSION);
+    at = s_put_str (at, name, 3);
+    at = s_put_str (at, publisher, strlen (publisher));
+    at = s_put_uint (at, seq);
+    if (kind == SHOAL_WIRE_SEQ)
+        return (size_t) (at - (uint8_t *) out);
+    if (meta && meta_size) {
+        memcpy (at, meta, meta_size);
+        at += meta_size;
+    }
+    else
+        *at++ = 0x80;
+    if (body_size) {
+        memcpy (at, body, body_size);
+        at += body_size;
+    }
+    return (size_t) (at - (uint8_t *) out);
+}
+
+static size_t
+s_uint_size (uint64_t value)
+{
+    return value < 128 ? 1 : value <= UINT8_MAX ? 2 : value <= UINT16_MAX ? 3
+         : value <= UINT32_MAX ? 5 : 9;
+}
+
+static size_t
+s_str_size (size_t size)
+{
+    return size + (size < 32 ? 1 : size <= UINT8_MAX ? 2 : 3);
+}
+
+size_t
+shoal_wire_event_size (size_t topic_size, size_t publisher_size, uint64_t seq,
+                       size_t meta_size, size_t body_size)
+{
+    //  topic, 0, fixarray, "shoal", 1, "EVT", publisher, seq, meta, body
+    return topic_size + 1 + 1 + s_str_size (5) + s_uint_size (SHOAL_PROTOCOL_VERSION)
+         + s_str_size (3) + s_str_size (publisher_size) + s_uint_size (seq)
+         + (meta_size ? meta_size : 1) + body_size;
+}
+
+void
+shoal_wire_mark_replay (void *data, size_t topic_size)
+{
+    //  topic, 0, fixarray, "shoal" (6 bytes), 1, 0xa3, then the kind
+    memcpy ((uint8_t *) data + topic_size + 10, "RPL", 3);
+}
+
+//  ["shoal", 1, KIND...: the array's size and the kind, after the version
+static bool
+s_read_event_preamble (s_cursor_t *cursor, uint32_t *count, const char **kind,
+                       size_t *kind_size, char *error, size_t error_size, shoal_status_t *status)
+{
+    const char *text;
+    size_t text_size;
+    uint64_t version;
+    *status = SHOAL_INVALID_ARGUMENT;
+    if (!s_read_count (cursor, 0x90, 0xdc, count) || *count < 5
+        || !s_read_str (cursor, &text, &text_size)
+        || !s_is (text, text_size, SHOAL_WIRE_SIGNATURE)) {
+        snprintf (error, error_size, "not a shoal event header");
+        return false;
+    }
+    if (!s_read_uint (cursor, &version) || version != SHOAL_PROTOCOL_VERSION) {
+        snprintf (error, error_size, "event of another protocol version");
+        *status = SHOAL_FAILED_PRECONDITION;
+        return false;
+    }
+    if (!s_read_str (cursor, kind, kind_size)) {
+        snprintf (error, error_size, "event kind must be a string");
+        return false;
+    }
+    return true;
+}
+
+shoal_status_t
+shoal_wire_decode_event (const void *data, size_t size, shoal_wire_event_t *event,
+                         char *error, size_t error_size)
+{
+    memset (event, 0, sizeof (*event));
+    const uint8_t *bytes = (const uint8_t *) data;
+    const uint8_t *zero = (const uint8_t *) memchr (bytes, 0,
+                                                    size < SHOAL_MAX_TOPIC + 1 ? size
+                                                                               : SHOAL_MAX_TOPIC + 1);
+    if (!zero || !shoal_topic_valid_size ((const char *) bytes, (size_t) (zero - bytes))) {
+        snprintf (error, error_size, "event frame does not start with a valid topic");
+        return SHOAL_INVALID_ARGUMENT;
+    }
+    event->topic = (const char *) bytes;
+    event->topic_size = (size_t) (zero - bytes);
+    s_cursor_t cursor = { zero + 1, bytes + size };
+    uint32_t count;
+    const char *kind;
+    size_t kind_size;
+    shoal_status_t status;
+    if (!s_read_event_preamble (&cursor, &count, &kind, &kind_size, error, error_size,
+                                &status))
+        return status;
+    if (s_is (kind, kind_size, "EVT") && count == 6)
+        event->kind = SHOAL_WIRE_EVENT;
+    else if (s_is (kind, kind_size, "RPL") && count == 6)
+        event->kind = SHOAL_WIRE_REPLAY;
+    else if (s_is (kind, kind_size, "SEQ") && count == 5)
+        event->kind = SHOAL_WIRE_SEQ;
+    else {
+        snprintf (error, error_size, "unknown event kind or wrong number of fields");
+        return SHOAL_INVALID_ARGUMENT;
+    }
+    if (!s_read_str (&cursor, &event->publisher, &event->publisher_size)
+        || event->publisher_size == 0 || event->publisher_size > SHOAL_WIRE_MAX_PUBLISHER
+        || !shoal_wire_valid_name (event->publisher, event->publisher_size)
+        || !s_read_uint (&cursor, &event->seq)) {
+        snprintf (error, error_size, "event publisher or number malformed");
+        return SHOAL_INVALID_ARGUMENT;
+    }
+    if (event->kind != SHOAL_WIRE_SEQ) {
+        shoal_wire_header_t header = { 0 };
+        if (!s_read_meta (&cursor, &header, error, error_size))
+            return SHOAL_INVALID_ARGUMENT;
+        event->meta = header.meta;
+        event->meta_size = header.meta_size;
+        event->body = cursor.at;
+        event->body_size = (size_t) (cursor.end - cursor.at);
+    }
+    else if (cursor.at != cursor.end) {
+        snprintf (error, error_size, "SEQ frame has trailing bytes");
+        return SHOAL_INVALID_ARGUMENT;
+    }
+    return SHOAL_OK;
+}
+
+size_t
+shoal_wire_encode_fill (void *out, size_t capacity, const char *publisher, const char *topic,
+                        uint64_t first, uint64_t last)
+{
+    size_t publisher_size = strlen (publisher), topic_size = strlen (topic);
+    if (capacity < 48 + publisher_size + topic_size || publisher_size > SHOAL_WIRE_MAX_PUBLISHER
+        || topic_size > SHOAL_MAX_TOPIC)
+        return 0;
+    uint8_t *at = (uint8_t *) out;
+    *at++ = SHOAL_WIRE_FILL_MARK;
+    *at++ = 0x97;
+    at = s_put_str (at, SHOAL_WIRE_SIGNATURE, 5);
+    at = s_put_uint (at, SHOAL_PROTOCOL_VERSION);
+    at = s_put_str (at, "FILL", 4);
+    at = s_put_str (at, publisher, publisher_size);
+    at = s_put_str (at, topic, topic_size);
+    at = s_put_uint (at, first);
+    at = s_put_uint (at, last);
+    return (size_t) (at - (uint8_t *) out);
+}
+
+bool
+shoal_wire_decode_fill (const void *data, size_t size, shoal_wire_event_t *fill,
+                        uint64_t *first, uint64_t *last)
+{
+    memset (fill, 0, sizeof (*fill));
+    if (size < 2 || *(const uint8_t *) data != SHOAL_WIRE_FILL_MARK)
+        return false;
+    s_cursor_t cursor = { (const uint8_t *) data + 1, (const uint8_t *) data + size };
+    uint32_t count;
+    const char *kind;
+    size_t kind_size;
+    char error [64];
+    shoal_status_t status;
+    return s_read_event_preamble (&cursor, &count, &kind, &kind_size, error, sizeof (error),
+                                  &status)
+        && count == 7 && s_is (kind, kind_size, "FILL")
+        && s_read_str (&cursor, &fill->publisher, &fill->publisher_size)
+        && s_read_str (&cursor, &fill->topic, &fill->topic_size)
+        && shoal_topic_valid_size (fill->topic, fill->topic_size)
+        && s_read_uint (&cursor, first) && s_read_uint (&cursor, last) && *first <= *last
+        && cursor.at == cursor.end;
+}
+
+//  --------------------------------------------------------------------------
 //  Selftest
 
 static shoal_status_t

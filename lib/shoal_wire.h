@@ -80,4 +80,73 @@ bool
 const char *
     shoal_wire_meta_get (const void *meta, size_t meta_size, const char *key, size_t *size);
 
+//  --------------------------------------------------------------------------
+//  Events: one frame whose first bytes are the topic and a 0 byte, so that
+//  ZeroMQ's prefix subscriptions filter on the topic at the publisher:
+//      topic 0 ["shoal", 1, "EVT", publisher, seq, meta] body
+//      topic 0 ["shoal", 1, "RPL", publisher, seq, meta] body  (a replay)
+//      topic 0 ["shoal", 1, "SEQ", publisher, seq]   (last seq on the topic)
+//  Upstream, from a subscriber to every publisher it is connected to:
+//      0x02 ["shoal", 1, "FILL", publisher, topic, first, last]
+
+typedef enum {
+    SHOAL_WIRE_EVENT = 3,
+    SHOAL_WIRE_REPLAY = 4,
+    SHOAL_WIRE_SEQ = 5
+} shoal_wire_event_kind_t;
+
+//  A decoded event frame: every pointer points into the frame
+typedef struct {
+    shoal_wire_event_kind_t kind;
+    const char *topic;          //  checked: a valid topic
+    size_t topic_size;
+    const char *publisher;      //  a node id
+    size_t publisher_size;
+    uint64_t seq;
+    const void *meta;           //  the packed map of string to string, or NULL
+    size_t meta_size;
+    const void *body;           //  not yet checked; empty for SEQ
+    size_t body_size;
+} shoal_wire_event_t;
+
+#define SHOAL_WIRE_MAX_PUBLISHER 64     //  bytes of a publisher (node) id
+
+//  Bytes that an event frame takes beyond its topic, meta and body
+#define SHOAL_WIRE_EVENT_OVERHEAD (32 + SHOAL_WIRE_MAX_PUBLISHER)
+
+//  Writes an event frame of KIND into OUT, which has room for its topic,
+//  meta and body plus SHOAL_WIRE_EVENT_OVERHEAD bytes. META NULL writes
+//  {}; BODY is ignored for SEQ. Returns the bytes written.
+size_t
+    shoal_wire_encode_event (void *out, shoal_wire_event_kind_t kind, const char *topic,
+                             size_t topic_size, const char *publisher, uint64_t seq,
+                             const void *meta, size_t meta_size, const void *body,
+                             size_t body_size);
+
+//  The exact size of an EVT frame with these fields
+size_t
+    shoal_wire_event_size (size_t topic_size, size_t publisher_size, uint64_t seq,
+                           size_t meta_size, size_t body_size);
+
+//  Decodes an event frame in place (no allocation). Returns SHOAL_OK; or
+//  INVALID_ARGUMENT / FAILED_PRECONDITION with the reason in ERROR.
+shoal_status_t
+    shoal_wire_decode_event (const void *data, size_t size, shoal_wire_event_t *event,
+                             char *error, size_t error_size);
+
+//  Turns the EVT frame DATA, whose topic is TOPIC_SIZE bytes, into an RPL
+//  frame in place
+void
+    shoal_wire_mark_replay (void *data, size_t topic_size);
+
+//  A FILL request into OUT (CAPACITY bytes): returns its size, 0 if it does
+//  not fit. And its decoder: true if DATA is a well-formed FILL.
+#define SHOAL_WIRE_FILL_MARK 0x02
+size_t
+    shoal_wire_encode_fill (void *out, size_t capacity, const char *publisher,
+                            const char *topic, uint64_t first, uint64_t last);
+bool
+    shoal_wire_decode_fill (const void *data, size_t size, shoal_wire_event_t *fill,
+                            uint64_t *first, uint64_t *last);
+
 #endif

@@ -270,7 +270,7 @@ while time.time() < end:
         message = msgpack.unpackb(frames[-1], raw=False)
     except Exception:
         continue
-    if (isinstance(message, list) and len(message) == 10 and message[2] == "STATE"
+    if (isinstance(message, list) and len(message) >= 10 and message[2] == "STATE"
             and message[6] == target and isinstance(message[9], list)):
         peers = " ".join(sorted(p for p in message[9] if p not in (me, target)))
         if peers != last:
