@@ -90,6 +90,12 @@ SHOAL_EXPORT const char *
 SHOAL_EXPORT char *
     shoal_event_json (shoal_event_t *self);
 
+//  Publishes an event in reaction to this one, through the node that
+//  received it, carrying this event's trace id: "order.placed" handled,
+//  "order.shipped" published. Returns 0, or -1 (bad topic or format).
+SHOAL_EXPORT int
+    shoal_event_publish (shoal_event_t *self, const char *topic, const char *format, ...);
+
 //  Destroys an event returned by shoal_subscriber_recv and nulls the
 //  pointer. Safe on NULL. (Events given to handlers are borrowed.)
 SHOAL_EXPORT void

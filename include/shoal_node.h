@@ -11,7 +11,8 @@
         shoal_node_destroy (&node);                     //  says goodbye
 
     Defaults come from the environment: SHOAL_CLUSTER, SHOAL_SEEDS (endpoints
-    separated by commas or spaces), SHOAL_INTERFACE, SHOAL_HOST. Setters win.  */
+    separated by commas or spaces), SHOAL_INTERFACE, SHOAL_HOST,
+    SHOAL_EVENT_BUFFER. Setters win.                                         */
 #ifndef SHOAL_NODE_H_INCLUDED
 #define SHOAL_NODE_H_INCLUDED
 
@@ -150,7 +151,8 @@ SHOAL_EXPORT shoal_publisher_stats_t
     shoal_node_publisher_stats (shoal_node_t *self);
 
 //  Events the publisher queues per subscriber before it drops the next ones
-//  for that subscriber (default SHOAL_DEFAULT_EVENT_BUFFER), and how many
+//  for that subscriber, and the subscribers of this node queue before their
+//  publishers drop for them (default SHOAL_DEFAULT_EVENT_BUFFER), and how many
 //  recent events it keeps to replay into gaps (default
 //  SHOAL_DEFAULT_REPLAY). Before start.
 #define SHOAL_DEFAULT_EVENT_BUFFER 10000

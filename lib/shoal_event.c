@@ -13,6 +13,7 @@ struct _shoal_event_t {
     const void *meta;
     size_t meta_size;
     shoal_request_t *request;   //  a balanced delivery's, for its metadata
+    shoal_node_t *node;         //  the node that received it
     const void *body;
     size_t body_size;
     shoal_reader_t *reader;     //  made on first get
@@ -29,7 +30,8 @@ s_copy (char *to, size_t capacity, const char *from, size_t size)
 }
 
 shoal_event_t *
-shoal_event_from_frame (zmq_msg_t *frame, const shoal_wire_event_t *decoded)
+shoal_event_from_frame (zmq_msg_t *frame, const shoal_wire_event_t *decoded,
+                        shoal_node_t *node)
 {
     shoal_event_t *self = (shoal_event_t *) zmalloc (sizeof (shoal_event_t));
     //  A small message keeps its bytes inside the zmq_msg_t, so they move
@@ -41,6 +43,7 @@ shoal_event_from_frame (zmq_msg_t *frame, const shoal_wire_event_t *decoded)
     zmq_msg_move (&self->frame, frame);
     const uint8_t *now = (const uint8_t *) zmq_msg_data (&self->frame);
     self->owns_frame = true;
+    self->node = node;
     s_copy (self->topic, sizeof (self->topic), decoded->topic, decoded->topic_size);
     s_copy (self->publisher, sizeof (self->publisher), decoded->publisher,
             decoded->publisher_size);
@@ -60,10 +63,11 @@ shoal_event_sizeof (void)
 }
 
 void
-shoal_event_init_request (shoal_event_t *self, shoal_request_t *request)
+shoal_event_init_request (shoal_event_t *self, shoal_request_t *request, shoal_node_t *node)
 {
     memset (self, 0, sizeof (*self));
     self->request = request;
+    self->node = node;
     const char *topic = shoal_request_meta (request, "topic");
     const char *publisher = shoal_request_meta (request, "publisher");
     const char *seq = shoal_request_meta (request, "seq");
@@ -71,6 +75,23 @@ shoal_event_init_request (shoal_event_t *self, shoal_request_t *request)
     snprintf (self->publisher, sizeof (self->publisher), "%s", publisher ? publisher : "");
     self->seq = seq ? strtoull (seq, NULL, 10) : 0;
     self->body = shoal_request_body (request, &self->body_size);
+}
+
+int
+shoal_event_publish (shoal_event_t *self, const char *topic, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    shoal_body_t *body = shoal_body_vpack (format, args);
+    va_end (args);
+    if (!body || !self->node) {
+        shoal_body_destroy (&body);
+        return -1;
+    }
+    int rc = shoal_node_publish_traced (self->node, topic, shoal_event_meta (self, "trace"),
+                                        shoal_body_data (body), shoal_body_size (body));
+    shoal_body_destroy (&body);
+    return rc;
 }
 
 void

@@ -108,7 +108,7 @@ s_builtin_event (shoal_request_t *request, void *state)
     shoal_instance_t *self = (shoal_instance_t *) state;
     if (!self->balanced_event)
         self->balanced_event = (shoal_event_t *) malloc (shoal_event_sizeof ());
-    shoal_event_init_request (self->balanced_event, request);
+    shoal_event_init_request (self->balanced_event, request, self->slot->node);
     if (!shoal_topic_valid (shoal_event_topic (self->balanced_event))) {
         shoal_request_fail (request, SHOAL_INVALID_ARGUMENT, "$event needs a valid topic");
         return;

@@ -30,7 +30,7 @@ typedef struct {
     int expiry;
     char endpoint [256];        //  out: the bound gossip endpoint
     char events [256];          //  out: the bound event publisher endpoint
-    int event_buffer;           //  events queued per subscriber
+    int event_buffer;           //  events queued per subscriber, both ends
     int replay;                 //  events kept for replay
     char error [256];           //  out: why it could not start
 } shoal_node_config_t;

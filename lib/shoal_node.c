@@ -96,6 +96,9 @@ shoal_node_new (const char *cluster)
     const char *interface = getenv ("SHOAL_INTERFACE");
     if (interface && *interface)
         shoal_node_set_interface (self, interface);
+    const char *buffer = getenv ("SHOAL_EVENT_BUFFER");
+    if (buffer && atoi (buffer) > 0)
+        self->config.event_buffer = atoi (buffer);
     const char *host = getenv ("SHOAL_HOST");
     if (host && *host)
         shoal_node_set_host (self, host);
@@ -406,6 +409,30 @@ shoal_node_publish (shoal_node_t *self, const char *topic, const void *body, siz
         return -1;
     return shoal_publisher_send (self->publisher, topic, self->sender, self->sender_size,
                                  body, size);
+}
+
+int
+shoal_node_publish_traced (shoal_node_t *self, const char *topic, const char *trace,
+                           const void *body, size_t size)
+{
+    if (!trace)
+        return shoal_node_publish (self, topic, body, size);
+    if (!self->publisher)
+        return -1;
+    msgpack_sbuffer meta;
+    msgpack_sbuffer_init (&meta);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &meta, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, 2);
+    char sender [64];
+    snprintf (sender, sizeof (sender), "node/%s", self->config.id);
+    shoal_wire_pack_string (&packer, "sender");
+    shoal_wire_pack_string (&packer, sender);
+    shoal_wire_pack_string (&packer, "trace");
+    shoal_wire_pack_string (&packer, trace);
+    int rc = shoal_publisher_send (self->publisher, topic, meta.data, meta.size, body, size);
+    msgpack_sbuffer_destroy (&meta);
+    return rc;
 }
 
 int

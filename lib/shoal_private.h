@@ -116,6 +116,10 @@ void
 void
     shoal_node_announce_subscriber (shoal_node_t *self, const char *command,
                                     shoal_subscriber_t *subscriber);
+//  Publishes with metadata {"sender": "node/ID", "trace": TRACE}
+int
+    shoal_node_publish_traced (shoal_node_t *self, const char *topic, const char *trace,
+                               const void *body, size_t size);
 shoal_publisher_t *
     shoal_node_publisher (shoal_node_t *self);
 
@@ -127,7 +131,7 @@ size_t
     shoal_subscriber_patterns (shoal_subscriber_t *self);
 const char *
     shoal_subscriber_pattern_at (shoal_subscriber_t *self, size_t index);
-//  A subscriber for instance SLOT's broadcast patterns
+//  A subscriber for the broadcast patterns of an instance of SERVICE
 shoal_subscriber_t *
     shoal_subscriber_new_for (shoal_node_t *node, const char *service);
 //  The socket to poll; and the next event, without waiting (NULL if none
@@ -147,9 +151,11 @@ void
 //  shoal_event: made from a frame (taking it) or from a balanced delivery's
 //  request (borrowing it)
 shoal_event_t *
-    shoal_event_from_frame (zmq_msg_t *frame, const shoal_wire_event_t *decoded);
+    shoal_event_from_frame (zmq_msg_t *frame, const shoal_wire_event_t *decoded,
+                            shoal_node_t *node);
 void
-    shoal_event_init_request (shoal_event_t *self, shoal_request_t *request);
+    shoal_event_init_request (shoal_event_t *self, shoal_request_t *request,
+                              shoal_node_t *node);
 size_t
     shoal_event_sizeof (void);
 

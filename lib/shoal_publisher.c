@@ -438,7 +438,9 @@ shoal_publisher_new (shoal_node_t *node, const char *bind, int buffer, int repla
     //  is an attack on the subscription trie, and disconnects its sender
     zsock_set_sndhwm (self->xpub, buffer > 0 ? buffer : SHOAL_DEFAULT_EVENT_BUFFER);
     zsock_set_maxmsgsize (self->xpub, SHOAL_PUBLISHER_MAX_UPSTREAM);
-    zsock_set_linger (self->xpub, 0);
+    //  Events queued when the node stops still go out, for a moment: a tool
+    //  publishes one event and exits
+    zsock_set_linger (self->xpub, 200);
     zsock_set_heartbeat_ivl (self->xpub, SHOAL_HEARTBEAT_IVL);
     zsock_set_heartbeat_timeout (self->xpub, SHOAL_HEARTBEAT_TIMEOUT);
     if (zmq_bind (zsock_resolve (self->xpub), bind)) {

@@ -73,7 +73,7 @@ s_new (shoal_node_t *node, const char *service)
     snprintf (self->id, sizeof (self->id), "%s", zuuid_str (uuid));
     zuuid_destroy (&uuid);
     self->socket = zsock_new (ZMQ_XSUB);
-    zsock_set_rcvhwm (self->socket, SHOAL_DEFAULT_EVENT_BUFFER);
+    zsock_set_rcvhwm (self->socket, shoal_node_config (node)->event_buffer);
     zsock_set_maxmsgsize (self->socket,
                           SHOAL_DEFAULT_MAX_MESSAGE + SHOAL_MAX_TOPIC + SHOAL_WIRE_EVENT_OVERHEAD
                               + SHOAL_WIRE_MAX_HEADER);
@@ -444,7 +444,7 @@ shoal_subscriber_next (shoal_subscriber_t *self)
             continue;
         }
         self->stats.received++;
-        self->current = shoal_event_from_frame (&frame, &event);
+        self->current = shoal_event_from_frame (&frame, &event, self->node);
         zmq_msg_close (&frame);
         return self->current;
     }
