@@ -399,6 +399,72 @@ s_announce (shoal_registry_t *registry, const char *node, uint64_t incarnation,
     msgpack_zone_destroy (&zone);
 }
 
+//  Applies EVENTS (a body format's result) as node "ev"'s announcement
+static int
+s_announce_events (shoal_registry_t *registry, shoal_body_t *instances, shoal_body_t *methods,
+                   shoal_body_t *events)
+{
+    msgpack_zone zone;
+    msgpack_zone_init (&zone, 1024);
+    msgpack_object objects [3];
+    shoal_body_t *bodies [3] = { instances, methods, events };
+    for (int index = 0; index < 3; index++) {
+        size_t offset = 0;
+        msgpack_unpack (shoal_body_data (bodies [index]), shoal_body_size (bodies [index]),
+                        &offset, &zone, &objects [index]);
+    }
+    char error [128];
+    int rc = shoal_registry_update (registry, "ev", 1, "tcp://127.0.0.1:2", &objects [0],
+                                    &objects [1], &objects [2], 3000, error, sizeof (error));
+    msgpack_zone_destroy (&zone);
+    return rc;
+}
+
+//  The events part of an announcement: the publisher and subscriptions in
+//  views, and every malformed shape refused
+static void
+s_test_events (shoal_registry_t *registry, shoal_body_t *instances, shoal_body_t *methods)
+{
+    shoal_body_t *events = shoal_body_pack (
+        "[s, [[s,i,s,s], [s,i,s,s]]]", "tcp://127.0.0.1:9000", "S1", 0, "", "order.**",
+        "cart", 1, "cart", "order.placed");
+    assert (s_announce_events (registry, instances, methods, events) == 1);
+    shoal_body_destroy (&events);
+    shoal_view_t *view = shoal_registry_view (registry);
+    assert (shoal_view_publishers (view) == 1);
+    const char *node;
+    assert (streq (shoal_view_publisher_at (view, 0, &node), "tcp://127.0.0.1:9000"));
+    assert (streq (node, "ev") && shoal_view_publisher_at (view, 1, NULL) == NULL);
+    assert (shoal_view_subscriptions (view) == 2);
+    //  Sorted by node, then id: "S1" before "cart"
+    const shoal_subscription_info_t *first = shoal_view_subscription_at (view, 0);
+    const shoal_subscription_info_t *second = shoal_view_subscription_at (view, 1);
+    assert (streq (first->id, "S1") && first->delivery == SHOAL_BROADCAST
+            && streq (first->service, "") && streq (first->pattern, "order.**"));
+    assert (streq (second->service, "cart") && second->delivery == SHOAL_BALANCED);
+    assert (shoal_view_subscription_at (view, 2) == NULL);
+    shoal_view_destroy (&view);
+    const char *bad [] = {
+        "[s]",                              //  too short
+        "[i, []]",                          //  endpoint not a string
+        "[s, [[s,i,s]]]",                   //  subscription too short
+        "[s, [[s,i,s,s]]]",                 //  delivery 7
+        "[s, [[s,i,s,s]]]",                 //  pattern malformed
+    };
+    shoal_body_t *shapes [] = {
+        shoal_body_pack (bad [0], "tcp://127.0.0.1:1"),
+        shoal_body_pack (bad [1], 5),
+        shoal_body_pack (bad [2], "tcp://127.0.0.1:1", "S", 0, ""),
+        shoal_body_pack (bad [3], "tcp://127.0.0.1:1", "S", 7, "", "a"),
+        shoal_body_pack (bad [4], "tcp://127.0.0.1:1", "S", 0, "", "ord*"),
+    };
+    for (size_t index = 0; index < sizeof (shapes) / sizeof (shapes [0]); index++) {
+        assert (s_announce_events (registry, instances, methods, shapes [index]) == -1);
+        shoal_body_destroy (&shapes [index]);
+    }
+    assert (shoal_registry_remove (registry, "ev"));
+}
+
 void
 shoal_registry_test (bool verbose)
 {
@@ -460,6 +526,7 @@ shoal_registry_test (bool verbose)
     s_announce (registry, "other", 1, mine, bad, 2000, -1);
     shoal_body_destroy (&bad);
     assert (!shoal_registry_knows (registry, "other"));
+    s_test_events (registry, mine, none);
     assert (shoal_registry_remove (registry, "me"));
     assert (shoal_registry_size (registry) == 0);
 

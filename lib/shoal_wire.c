@@ -630,6 +630,92 @@ s_decode_bytes (const char *bytes, size_t size, shoal_wire_header_t *header)
     return shoal_wire_decode (bytes, size, header, error, sizeof (error));
 }
 
+//  Event frames: the bytes msgpack-c would write after the topic, every
+//  size computed exactly, every truncation refused, replays marked in place
+static void
+s_test_events (void)
+{
+    char error [256];
+    shoal_body_t *meta = shoal_body_pack ("{s:s}", "trace", "t-1");
+    shoal_body_t *body = shoal_body_pack ("{s:i}", "id", 7);
+    uint64_t numbers [] = { 0, 1, 127, 128, 255, 256, 65535, 65536, UINT32_MAX,
+                            (uint64_t) UINT32_MAX + 1, UINT64_MAX };
+    for (size_t index = 0; index < sizeof (numbers) / sizeof (numbers [0]); index++) {
+        uint8_t frame [256];
+        size_t size = shoal_wire_encode_event (frame, SHOAL_WIRE_EVENT, "order.placed", 12,
+                                               "a1b2c3", numbers [index], shoal_body_data (meta),
+                                               shoal_body_size (meta), shoal_body_data (body),
+                                               shoal_body_size (body));
+        assert (size == shoal_wire_event_size (12, 6, numbers [index], shoal_body_size (meta),
+                                               shoal_body_size (body)));
+        //  The header after the topic is what msgpack-c writes
+        msgpack_sbuffer reference;
+        msgpack_sbuffer_init (&reference);
+        msgpack_packer packer;
+        msgpack_packer_init (&packer, &reference, msgpack_sbuffer_write);
+        msgpack_pack_array (&packer, 6);
+        shoal_wire_pack_string (&packer, "shoal");
+        msgpack_pack_uint8 (&packer, 1);
+        shoal_wire_pack_string (&packer, "EVT");
+        shoal_wire_pack_string (&packer, "a1b2c3");
+        msgpack_pack_uint64 (&packer, numbers [index]);
+        msgpack_sbuffer_write (&reference, (const char *) shoal_body_data (meta),
+                               shoal_body_size (meta));
+        assert (memcmp (frame, "order.placed\0", 13) == 0);
+        assert (memcmp (frame + 13, reference.data, reference.size) == 0);
+        msgpack_sbuffer_destroy (&reference);
+        shoal_wire_event_t event;
+        assert (shoal_wire_decode_event (frame, size, &event, error, sizeof (error)) == SHOAL_OK);
+        assert (event.kind == SHOAL_WIRE_EVENT && event.seq == numbers [index]);
+        assert (event.topic_size == 12 && memcmp (event.topic, "order.placed", 12) == 0);
+        assert (event.publisher_size == 6 && memcmp (event.publisher, "a1b2c3", 6) == 0);
+        assert (event.body_size == shoal_body_size (body)
+                && memcmp (event.body, shoal_body_data (body), event.body_size) == 0);
+        size_t trace_size;
+        const char *trace = shoal_wire_meta_get (event.meta, event.meta_size, "trace",
+                                                 &trace_size);
+        assert (trace && trace_size == 3 && memcmp (trace, "t-1", 3) == 0);
+        //  Marked as a replay in place, it decodes as one, all else equal
+        shoal_wire_mark_replay (frame, 12);
+        assert (shoal_wire_decode_event (frame, size, &event, error, sizeof (error)) == SHOAL_OK);
+        assert (event.kind == SHOAL_WIRE_REPLAY && event.seq == numbers [index]);
+        //  Every truncation is refused (a SEQ-shaped prefix is not an EVT)
+        for (size_t cut = 0; cut < size - shoal_body_size (body); cut++)
+            assert (shoal_wire_decode_event (frame, cut, &event, error, sizeof (error))
+                    != SHOAL_OK);
+    }
+    //  SEQ: no meta, no body, nothing after the number
+    uint8_t frame [128];
+    size_t size = shoal_wire_encode_event (frame, SHOAL_WIRE_SEQ, "tick", 4, "p1", 42, NULL, 0,
+                                           NULL, 0);
+    shoal_wire_event_t event;
+    assert (shoal_wire_decode_event (frame, size, &event, error, sizeof (error)) == SHOAL_OK);
+    assert (event.kind == SHOAL_WIRE_SEQ && event.seq == 42 && event.body_size == 0);
+    frame [size] = 0xc0;
+    assert (shoal_wire_decode_event (frame, size + 1, &event, error, sizeof (error)) != SHOAL_OK);
+    //  Topics are checked: none, bad, too long
+    assert (shoal_wire_decode_event ("\0\x95", 2, &event, error, sizeof (error)) != SHOAL_OK);
+    assert (shoal_wire_decode_event ("a..b\0\x95", 6, &event, error, sizeof (error))
+            != SHOAL_OK);
+    uint8_t long_topic [400];
+    memset (long_topic, 'a', sizeof (long_topic));
+    assert (shoal_wire_decode_event (long_topic, sizeof (long_topic), &event, error,
+                                     sizeof (error))
+            != SHOAL_OK);
+    //  FILL round trip; first > last and trailing bytes refused
+    uint8_t fill [128];
+    size = shoal_wire_encode_fill (fill, sizeof (fill), "p1", "tick", 5, 9);
+    uint64_t first, last;
+    assert (size && shoal_wire_decode_fill (fill, size, &event, &first, &last));
+    assert (first == 5 && last == 9 && event.topic_size == 4 && event.publisher_size == 2);
+    assert (!shoal_wire_decode_fill (fill, size - 1, &event, &first, &last));
+    size = shoal_wire_encode_fill (fill, sizeof (fill), "p1", "tick", 9, 5);
+    assert (!shoal_wire_decode_fill (fill, size, &event, &first, &last));
+    assert (shoal_wire_encode_fill (fill, 10, "p1", "tick", 1, 2) == 0);
+    shoal_body_destroy (&meta);
+    shoal_body_destroy (&body);
+}
+
 void
 shoal_wire_test (bool verbose)
 {
@@ -776,6 +862,7 @@ shoal_wire_test (bool verbose)
         assert (s_decode_bytes (buffer.data, cut, &header) == SHOAL_INVALID_ARGUMENT);
     shoal_body_destroy (&meta);
     msgpack_sbuffer_destroy (&buffer);
+    s_test_events ();
     if (verbose)
         printf ("OK\n");
 }
