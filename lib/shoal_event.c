@@ -100,12 +100,13 @@ shoal_event_destroy (shoal_event_t **self_p)
     shoal_event_t *self = *self_p;
     if (!self)
         return;
+    //  A borrowed event (a balanced delivery's) lives on in its instance:
+    //  only what was made of it goes
     shoal_reader_destroy (&self->reader);
     if (self->owns_frame) {
         zmq_msg_close (&self->frame);
         free (self);
     }
-    //  A borrowed event lives in its instance, which reuses it
     *self_p = NULL;
 }
 

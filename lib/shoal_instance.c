@@ -107,14 +107,18 @@ s_builtin_event (shoal_request_t *request, void *state)
 {
     shoal_instance_t *self = (shoal_instance_t *) state;
     if (!self->balanced_event)
-        self->balanced_event = (shoal_event_t *) malloc (shoal_event_sizeof ());
+        self->balanced_event = (shoal_event_t *) zmalloc (shoal_event_sizeof ());
     shoal_event_init_request (self->balanced_event, request, self->slot->node);
     if (!shoal_topic_valid (shoal_event_topic (self->balanced_event))) {
         shoal_request_fail (request, SHOAL_INVALID_ARGUMENT, "$event needs a valid topic");
         return;
     }
     uint64_t failed = 0;
-    if (!s_run_event_handlers (self, self->balanced_event, SHOAL_BALANCED, &failed)) {
+    size_t ran = s_run_event_handlers (self, self->balanced_event, SHOAL_BALANCED, &failed);
+    //  A borrowed event is not freed, only what the handlers made of it
+    shoal_event_t *done = self->balanced_event;
+    shoal_event_destroy (&done);
+    if (!ran) {
         shoal_request_fail (request, SHOAL_UNIMPLEMENTED,
                             "no balanced subscription of '%s' matches '%s'",
                             shoal_service_name (self->service),
