@@ -207,10 +207,12 @@ s_read_upstream (s_actor_t *actor)
                 zhashx_insert (self->present, id, (void *) 1);
             changed = true;
         }
-        else if (size > 0 && data [0] == SHOAL_WIRE_FILL_MARK) {
+        else if (size > 1 && data [0] == 1 && data [1] == SHOAL_WIRE_FILL_MARK) {
+            //  A replay request, sent as a subscription (and withdrawn:
+            //  the withdrawal, data [0] == 0, is ignored)
             shoal_wire_event_t fill;
             uint64_t first, last;
-            if (!shoal_wire_decode_fill (data, (size_t) size, &fill, &first, &last)
+            if (!shoal_wire_decode_fill (data + 1, (size_t) size - 1, &fill, &first, &last)
                 || actor->fills_left == 0)
                 self->stats.fills_refused++;
             else if (fill.publisher_size == strlen (self->node_id)
@@ -219,7 +221,8 @@ s_read_upstream (s_actor_t *actor)
                 s_replay (self, &fill, first, last);
             }
         }
-        //  Topic subscriptions: ZeroMQ has applied them already
+        //  Topic subscriptions: ZeroMQ has applied them already. Anything
+        //  else a subscriber sends upstream means nothing here
     }
     if (changed)
         pthread_cond_broadcast (&self->presence_changed);

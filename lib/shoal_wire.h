@@ -86,7 +86,8 @@ const char *
 //      topic 0 ["shoal", 1, "EVT", publisher, seq, meta] body
 //      topic 0 ["shoal", 1, "RPL", publisher, seq, meta] body  (a replay)
 //      topic 0 ["shoal", 1, "SEQ", publisher, seq]   (last seq on the topic)
-//  Upstream, from a subscriber to every publisher it is connected to:
+//  Upstream, from a subscriber to every publisher it is connected to, as a
+//  subscription (0x01 first) withdrawn at once (0x00 first):
 //      0x02 ["shoal", 1, "FILL", publisher, topic, first, last]
 
 typedef enum {

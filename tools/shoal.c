@@ -5,12 +5,15 @@
     as "error: CODE_NAME: message" on stderr), 2 bad usage.
 
     Each command is one row of s_commands; a later command is a new row and
-    a new handler. A command that needs the cluster (ls, call by name) joins
-    it with a node of its own (s_join), which it leaves when it exits.      */
+    a new handler. A command that needs the cluster (ls, call by name, pub,
+    sub) joins it with a node of its own (s_join), which it leaves when it
+    exits.                                                                  */
 #include <czmq.h>
 #include <dirent.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
 #include "shoal.h"
 
 enum { S_EXIT_OK = 0, S_EXIT_ERROR = 1, S_EXIT_USAGE = 2 };
@@ -43,6 +46,8 @@ typedef struct {
 
 static int s_ls (options_t *options, int argc, char **argv);
 static int s_call (options_t *options, int argc, char **argv);
+static int s_pub (options_t *options, int argc, char **argv);
+static int s_sub (options_t *options, int argc, char **argv);
 static int s_help (options_t *options, int argc, char **argv);
 
 static command_t s_commands[] = {
@@ -50,8 +55,10 @@ static command_t s_commands[] = {
     { "call", s_call,
       "SERVICE METHOD [JSON] [--timeout MS] [--endpoint ENDPOINT | --key KEY]",
       "Calls METHOD with JSON as the body and prints the reply as JSON" },
-    { "pub", NULL, "TOPIC JSON", "Publishes an event" },
-    { "sub", NULL, "PREFIX [--count N]", "Prints events as TOPIC JSON lines" },
+    { "pub", s_pub, "TOPIC [JSON] [--wait-subscribers N] [--timeout MS]",
+      "Publishes an event with JSON as the body" },
+    { "sub", s_sub, "PATTERN... [--count N] [--timeout MS] [--json]",
+      "Prints the events that match as TOPIC JSON lines" },
     { "bench", NULL,
       "SERVICE METHOD JSON [-c CONCURRENCY] [-n REQUESTS | -d SECONDS] [--json]",
       "Measures throughput and latency of one method" },
@@ -212,6 +219,19 @@ s_parse_ms (const char *text, int *value)
     if (*text == '\0' || *end != '\0' || errno || number < 1 || number > INT_MAX)
         return false;
     *value = (int)number;
+    return true;
+}
+
+//  Parses a count of at least MINIMUM into *VALUE; false if it is not one
+static bool
+s_parse_count (const char *text, long minimum, size_t *value)
+{
+    char *end;
+    errno = 0;
+    long number = strtol (text, &end, 10);
+    if (*text == '\0' || *end != '\0' || errno || number < minimum || number > INT_MAX)
+        return false;
+    *value = (size_t)number;
     return true;
 }
 
@@ -546,6 +566,360 @@ s_call (options_t *options, int argc, char **argv)
     }
     shoal_client_destroy (&client);
     shoal_body_destroy (&body);
+    return rc;
+}
+
+//  shoal pub
+
+//  How long pub waits, by default, for the subscribers the cluster shows
+//  to connect: a subscriber that started a moment ago is still connecting
+#define S_PUB_WAIT_MS 2000
+
+static void
+s_pub_usage (FILE *stream)
+{
+    fprintf (stream,
+             "usage: shoal pub TOPIC [JSON] [--wait-subscribers N] [--timeout MS]\n"
+             "Publishes one event on TOPIC with JSON as the body (default null), to\n"
+             "every subscriber in the cluster whose pattern matches. TOPIC is made of\n"
+             "dot-separated segments of [A-Za-z0-9_-], e.g. order.placed. Put -- before\n"
+             "a JSON that starts with '-', so it is not taken for a flag.\n"
+             "An event is only for the subscribers connected when it is published:\n"
+             "pub first waits until every subscriber to TOPIC the cluster shows is\n"
+             "connected (if some are not by the timeout, it warns and publishes).\n"
+             "  --wait-subscribers N  wait for at least N subscribers to TOPIC, and\n"
+             "                        fail without publishing if they do not come\n"
+             "  --timeout MS          how long to wait for them (default %d)\n"
+             "exit: 0 published, 1 the subscribers asked for did not come, 2 bad usage\n",
+             S_PUB_WAIT_MS);
+}
+
+//  Refuses a topic the library would refuse, before joining for nothing
+static bool
+s_topic_ok (const char *topic)
+{
+    if (shoal_topic_valid (topic))
+        return true;
+    char *shown = s_printable (topic);
+    fprintf (stderr,
+             "error: INVALID_ARGUMENT: bad topic '%s': it takes dot-separated segments "
+             "of [A-Za-z0-9_-], at most %d bytes and %d segments\n",
+             shown, SHOAL_MAX_TOPIC, SHOAL_MAX_SEGMENTS);
+    free (shown);
+    return false;
+}
+
+//  Joins, waits for the subscribers, publishes. Returns the exit code.
+static int
+s_pub_send (options_t *options, const char *topic, shoal_body_t *body, size_t wanted,
+            bool wait_given, int timeout)
+{
+    int rc = s_join (options, S_JOIN_MS);
+    if (rc != S_EXIT_OK)
+        return rc;
+    if (!shoal_node_wait_subscribers (options->node, topic, wanted, timeout)) {
+        if (wait_given) {
+            fprintf (stderr,
+                     "error: UNAVAILABLE: waited %d ms for %zu connected subscribers "
+                     "to '%s'; nothing published\n",
+                     timeout, wanted, topic);
+            return S_EXIT_ERROR;
+        }
+        //  Whoever is connected still gets it; the others could come late
+        fprintf (stderr,
+                 "warning: not every subscriber to '%s' was connected within %d ms; "
+                 "they miss this event\n",
+                 topic, timeout);
+    }
+    //  The body was checked against the limits already: only a node that
+    //  failed could refuse it now
+    if (shoal_node_publish (options->node, topic, body ? shoal_body_data (body) : NULL,
+                            body ? shoal_body_size (body) : 0)) {
+        fprintf (stderr, "error: INTERNAL: the node refused the event\n");
+        return S_EXIT_ERROR;
+    }
+    //  Leaving at once loses nothing: the publisher's socket lingers until
+    //  the event is out, and subscribers stay connected to a publisher that
+    //  left for a second, reading what it sent (lib/shoal_subscriber.c)
+    return S_EXIT_OK;
+}
+
+static int
+s_pub (options_t *options, int argc, char **argv)
+{
+    static struct option flags[] = { { "wait-subscribers", required_argument, NULL, 'w' },
+                                     { "timeout", required_argument, NULL, 't' },
+                                     { "help", no_argument, NULL, 'h' },
+                                     S_GLOBAL_FLAGS,
+                                     { NULL, 0, NULL, 0 } };
+    size_t wanted = 0;
+    bool wait_given = false;
+    int timeout = S_PUB_WAIT_MS;
+    int opt;
+    while ((opt = getopt_long (argc, argv, ":", flags, NULL)) != -1) {
+        if (s_options_flag (options, opt, optarg))
+            continue;
+        if (opt == 'w') {
+            if (!s_parse_count (optarg, 0, &wanted))
+                return s_usage_error (
+                    s_pub_usage, "--wait-subscribers must be a count, got '%s'", optarg);
+            wait_given = true;
+        } else if (opt == 't') {
+            if (!s_parse_ms (optarg, &timeout))
+                return s_usage_error (s_pub_usage,
+                                      "--timeout must be milliseconds above 0, got '%s'",
+                                      optarg);
+        } else if (opt == 'h') {
+            s_pub_usage (stdout);
+            return S_EXIT_OK;
+        } else
+            return s_bad_flag (s_pub_usage, opt, argv);
+    }
+    int positionals = argc - optind;
+    if (positionals < 1 || positionals > 2)
+        return s_usage_error (s_pub_usage, "shoal pub needs TOPIC [JSON]");
+    const char *topic = argv[optind];
+    if (!s_topic_ok (topic))
+        return S_EXIT_USAGE;
+    //  No JSON: the body is nil, which subscribers show as null
+    shoal_body_t *body = NULL;
+    if (positionals == 2) {
+        char error[256];
+        body = shoal_body_from_json (argv[optind + 1], error, sizeof (error));
+        if (!body) {
+            fprintf (stderr, "error: INVALID_ARGUMENT: bad JSON: %s\n", error);
+            return S_EXIT_USAGE;
+        }
+        if (shoal_body_size (body) > SHOAL_DEFAULT_MAX_MESSAGE) {
+            fprintf (stderr,
+                     "error: INVALID_ARGUMENT: the body takes %zu bytes, more than the "
+                     "%d an event may carry\n",
+                     shoal_body_size (body), SHOAL_DEFAULT_MAX_MESSAGE);
+            shoal_body_destroy (&body);
+            return S_EXIT_USAGE;
+        }
+    }
+    int rc = s_pub_send (options, topic, body, wanted, wait_given, timeout);
+    shoal_body_destroy (&body);
+    return rc;
+}
+
+//  shoal sub
+
+//  How long sub waits for an event at a time: a signal it got is seen
+//  within that, since the library's waits go on when one interrupts them
+#define S_SUB_SLICE_MS 100
+
+static volatile sig_atomic_t s_stopping = 0;
+
+static void
+s_on_stop_signal (int signum)
+{
+    s_stopping = 1;
+}
+
+static void
+s_sub_usage (FILE *stream)
+{
+    fprintf (
+        stream,
+        "usage: shoal sub PATTERN... [--count N] [--timeout MS] [--json]\n"
+        "Prints the events published in the cluster on topics that a PATTERN\n"
+        "matches, one line each as they come: TOPIC JSON. In a pattern '*' is one\n"
+        "segment and '**' any number: order.* matches order.placed, order.**\n"
+        "matches order and order.a.b. Events published before sub has joined are\n"
+        "not for it: a publisher waits for it with pub --wait-subscribers.\n"
+        "Runs until SIGINT or SIGTERM, unless:\n"
+        "  --count N     stop after N events\n"
+        "  --timeout MS  stop once MS ms pass without an event (an error if\n"
+        "                fewer than --count N came)\n"
+        "  --json        one JSON object per line instead: {\"topic\", \"publisher\",\n"
+        "                \"seq\", \"replayed\", \"body\"}\n"
+        "Events missed (the publisher dropped them for a slow reader) are\n"
+        "counted on stderr at the end.\n"
+        "exit: 0 done, 1 fewer than N events came in time, 2 bad usage\n");
+}
+
+//  TEXT as a JSON string (sub's own fields, from the network); NULL if
+//  it cannot be made
+static char *
+s_json_string (const char *text)
+{
+    json_t *string = s_json_text (text);
+    char *dumped = string ? json_dumps (string, JSON_ENCODE_ANY) : NULL;
+    json_decref (string);
+    return dumped;
+}
+
+//  One line for EVENT on stdout, at once, so that whoever reads the output
+//  sees each event as it comes
+static void
+s_sub_print (shoal_event_t *event, bool as_json)
+{
+    const char *topic = shoal_event_topic (event);
+    char *body = shoal_event_json (event);
+    if (!body) {
+        //  It came all the same: it counts towards --count
+        fprintf (stderr, "warning: an event on '%s' has a body that cannot be shown\n",
+                 topic);
+        return;
+    }
+    if (as_json) {
+        //  The body goes in as the library wrote it: parsing it again would
+        //  change what jansson cannot hold (integers above INT64_MAX)
+        char *topic_text = s_json_string (topic);
+        char *publisher = s_json_string (shoal_event_publisher (event));
+        printf ("{\"topic\":%s,\"publisher\":%s,\"seq\":%" PRIu64
+                ",\"replayed\":%s,\"body\":%s}\n",
+                topic_text ? topic_text : "null", publisher ? publisher : "null",
+                shoal_event_seq (event), shoal_event_replayed (event) ? "true" : "false",
+                body);
+        free (topic_text);
+        free (publisher);
+    } else
+        printf ("%s %s\n", topic, body);
+    fflush (stdout);
+    free (body);
+}
+
+//  Prints events until COUNT came (0: no limit), TIMEOUT ms passed
+//  without one (0: no limit), or a signal. Returns how many came.
+static size_t
+s_sub_loop (shoal_subscriber_t *subscriber, size_t count, int timeout, bool as_json)
+{
+    size_t received = 0;
+    int64_t last = zclock_mono ();
+    while (!s_stopping && (count == 0 || received < count)) {
+        int slice = S_SUB_SLICE_MS;
+        if (timeout) {
+            int64_t left = last + timeout - zclock_mono ();
+            if (left <= 0)
+                break;
+            if (left < slice)
+                slice = (int)left;
+        }
+        shoal_event_t *event = shoal_subscriber_recv (subscriber, slice);
+        if (!event)
+            continue;
+        s_sub_print (event, as_json);
+        shoal_event_destroy (&event);
+        received++;
+        last = zclock_mono ();
+    }
+    return received;
+}
+
+//  Subscribes to the patterns and prints events. SIGNALS (SIGINT and
+//  SIGTERM) are blocked in this thread, and so in every thread the node
+//  started: they are let in only while the loop waits, so that a signal
+//  never interrupts a wait inside the library, where it would be taken
+//  for an answer.
+static int
+s_sub_run (options_t *options, char **patterns, int patterns_size, size_t count,
+           int timeout, bool as_json, sigset_t *signals)
+{
+    shoal_subscriber_t *subscriber = shoal_subscriber_new (options->node);
+    if (!subscriber) {
+        fprintf (stderr, "error: RESOURCE_EXHAUSTED: cannot make a subscriber\n");
+        return S_EXIT_ERROR;
+    }
+    int rc = S_EXIT_OK;
+    for (int index = 0; index < patterns_size && rc == S_EXIT_OK; index++)
+        if (shoal_subscriber_subscribe (subscriber, patterns[index])) {
+            fprintf (stderr, "error: INVALID_ARGUMENT: cannot subscribe to '%s'\n",
+                     patterns[index]);
+            rc = S_EXIT_USAGE;
+        }
+    if (rc == S_EXIT_OK) {
+        pthread_sigmask (SIG_UNBLOCK, signals, NULL);
+        size_t received = s_sub_loop (subscriber, count, timeout, as_json);
+        pthread_sigmask (SIG_BLOCK, signals, NULL);
+        if (count && received < count && !s_stopping) {
+            fprintf (stderr, "error: DEADLINE_EXCEEDED: got %zu of %zu events\n",
+                     received, count);
+            rc = S_EXIT_ERROR;
+        }
+        shoal_event_stats_t stats = shoal_subscriber_stats (subscriber);
+        if (stats.missed)
+            fprintf (stderr,
+                     "warning: missed %" PRIu64 " events (%" PRIu64 " replayed, %" PRIu64
+                     " lost)\n",
+                     stats.missed, stats.recovered, stats.lost);
+    }
+    shoal_subscriber_destroy (&subscriber);
+    return rc;
+}
+
+static int
+s_sub (options_t *options, int argc, char **argv)
+{
+    static struct option flags[] = { { "count", required_argument, NULL, 'c' },
+                                     { "timeout", required_argument, NULL, 't' },
+                                     { "json", no_argument, NULL, 'j' },
+                                     { "help", no_argument, NULL, 'h' },
+                                     S_GLOBAL_FLAGS,
+                                     { NULL, 0, NULL, 0 } };
+    size_t count = 0;
+    int timeout = 0;
+    bool as_json = false;
+    int opt;
+    while ((opt = getopt_long (argc, argv, ":", flags, NULL)) != -1) {
+        if (s_options_flag (options, opt, optarg))
+            continue;
+        if (opt == 'c') {
+            if (!s_parse_count (optarg, 1, &count))
+                return s_usage_error (
+                    s_sub_usage, "--count must be a number above 0, got '%s'", optarg);
+        } else if (opt == 't') {
+            if (!s_parse_ms (optarg, &timeout))
+                return s_usage_error (s_sub_usage,
+                                      "--timeout must be milliseconds above 0, got '%s'",
+                                      optarg);
+        } else if (opt == 'j')
+            as_json = true;
+        else if (opt == 'h') {
+            s_sub_usage (stdout);
+            return S_EXIT_OK;
+        } else
+            return s_bad_flag (s_sub_usage, opt, argv);
+    }
+    int patterns_size = argc - optind;
+    if (patterns_size < 1)
+        return s_usage_error (s_sub_usage, "shoal sub needs at least one PATTERN");
+    if (patterns_size > SHOAL_MAX_PATTERNS)
+        return s_usage_error (s_sub_usage, "shoal sub takes at most %d patterns",
+                              SHOAL_MAX_PATTERNS);
+    //  Bad patterns are refused before joining for nothing
+    for (int index = optind; index < argc; index++)
+        if (!shoal_pattern_valid (argv[index])) {
+            char *shown = s_printable (argv[index]);
+            fprintf (
+                stderr,
+                "error: INVALID_ARGUMENT: bad pattern '%s': it takes dot-separated "
+                "segments of [A-Za-z0-9_-], or '*' or '**' alone, at most %d bytes\n",
+                shown, SHOAL_MAX_TOPIC);
+            free (shown);
+            return S_EXIT_USAGE;
+        }
+    //  A signal must end sub cleanly (its node says goodbye), not kill it:
+    //  the handler raises a flag that the loop reads between its waits.
+    //  SA_RESTART, so that a line being written when it comes is written
+    sigset_t signals;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &signals, NULL);
+    struct sigaction action;
+    memset (&action, 0, sizeof (action));
+    action.sa_handler = s_on_stop_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGINT, &action, NULL);
+    sigaction (SIGTERM, &action, NULL);
+    int rc = s_join (options, S_JOIN_MS);
+    if (rc == S_EXIT_OK)
+        rc = s_sub_run (options, argv + optind, patterns_size, count, timeout, as_json,
+                        &signals);
     return rc;
 }
 
