@@ -88,8 +88,8 @@ shoal_event_publish (shoal_event_t *self, const char *topic, const char *format,
         shoal_body_destroy (&body);
         return -1;
     }
-    int rc = shoal_node_publish_traced (self->node, topic, shoal_event_meta (self, "trace"),
-                                        shoal_body_data (body), shoal_body_size (body));
+    int rc = shoal_node_publish_as (self->node, topic, NULL, shoal_event_meta (self, "trace"),
+                                    shoal_body_data (body), shoal_body_size (body));
     shoal_body_destroy (&body);
     return rc;
 }

@@ -648,24 +648,10 @@ shoal_instance_publish (shoal_instance_t *self, const char *topic, const char *t
 {
     if (!self->slot->node)
         return -1;
-    msgpack_sbuffer meta;
-    msgpack_sbuffer_init (&meta);
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, &meta, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, trace ? 2 : 1);
     char sender [SHOAL_MAX_NAME + 40];
     snprintf (sender, sizeof (sender), "%s/%s", shoal_service_name (self->service),
               self->slot->id);
-    shoal_wire_pack_string (&packer, "sender");
-    shoal_wire_pack_string (&packer, sender);
-    if (trace) {
-        shoal_wire_pack_string (&packer, "trace");
-        shoal_wire_pack_string (&packer, trace);
-    }
-    int rc = shoal_publisher_send (shoal_node_publisher (self->slot->node), topic, meta.data,
-                                   meta.size, body, size);
-    msgpack_sbuffer_destroy (&meta);
-    return rc;
+    return shoal_node_publish_as (self->slot->node, topic, sender, trace, body, size);
 }
 
 const char *

@@ -412,24 +412,29 @@ shoal_node_publish (shoal_node_t *self, const char *topic, const void *body, siz
 }
 
 int
-shoal_node_publish_traced (shoal_node_t *self, const char *topic, const char *trace,
-                           const void *body, size_t size)
+shoal_node_publish_as (shoal_node_t *self, const char *topic, const char *sender,
+                       const char *trace, const void *body, size_t size)
 {
-    if (!trace)
-        return shoal_node_publish (self, topic, body, size);
     if (!self->publisher)
         return -1;
+    if (!sender && !trace)
+        return shoal_node_publish (self, topic, body, size);
+    char node_sender [64];
+    if (!sender) {
+        snprintf (node_sender, sizeof (node_sender), "node/%s", self->config.id);
+        sender = node_sender;
+    }
     msgpack_sbuffer meta;
     msgpack_sbuffer_init (&meta);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &meta, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, 2);
-    char sender [64];
-    snprintf (sender, sizeof (sender), "node/%s", self->config.id);
+    msgpack_pack_map (&packer, trace ? 2 : 1);
     shoal_wire_pack_string (&packer, "sender");
     shoal_wire_pack_string (&packer, sender);
-    shoal_wire_pack_string (&packer, "trace");
-    shoal_wire_pack_string (&packer, trace);
+    if (trace) {
+        shoal_wire_pack_string (&packer, "trace");
+        shoal_wire_pack_string (&packer, trace);
+    }
     int rc = shoal_publisher_send (self->publisher, topic, meta.data, meta.size, body, size);
     msgpack_sbuffer_destroy (&meta);
     return rc;

@@ -116,10 +116,11 @@ void
 void
     shoal_node_announce_subscriber (shoal_node_t *self, const char *command,
                                     shoal_subscriber_t *subscriber);
-//  Publishes with metadata {"sender": "node/ID", "trace": TRACE}
+//  Publishes with metadata {"sender": SENDER, "trace": TRACE} (SENDER NULL:
+//  "node/ID"; TRACE NULL: none)
 int
-    shoal_node_publish_traced (shoal_node_t *self, const char *topic, const char *trace,
-                               const void *body, size_t size);
+    shoal_node_publish_as (shoal_node_t *self, const char *topic, const char *sender,
+                           const char *trace, const void *body, size_t size);
 shoal_publisher_t *
     shoal_node_publisher (shoal_node_t *self);
 
