@@ -6,7 +6,7 @@
 struct _shoal_event_t {
     zmq_msg_t frame;            //  owned, if made from a frame
     bool owns_frame;
-    char topic [SHOAL_MAX_TOPIC + 1];
+    const char *topic;          //  in the frame (a 0 byte ends it there), or the request's
     char publisher [SHOAL_WIRE_MAX_PUBLISHER + 1];
     uint64_t seq;
     bool replayed;
@@ -17,7 +17,7 @@ struct _shoal_event_t {
     const void *body;
     size_t body_size;
     shoal_reader_t *reader;     //  made on first get
-    char value [SHOAL_WIRE_MAX_META_VALUE + 1];     //  the last meta value asked for
+    char *value;                //  the last meta value asked for, made on first use
 };
 
 static void
@@ -33,7 +33,11 @@ shoal_event_t *
 shoal_event_from_frame (zmq_msg_t *frame, const shoal_wire_event_t *decoded,
                         shoal_node_t *node)
 {
-    shoal_event_t *self = (shoal_event_t *) zmalloc (sizeof (shoal_event_t));
+    //  Made for every event received: small, and only what is read is set
+    shoal_event_t *self = (shoal_event_t *) malloc (sizeof (shoal_event_t));
+    self->request = NULL;
+    self->reader = NULL;
+    self->value = NULL;
     //  A small message keeps its bytes inside the zmq_msg_t, so they move
     //  with it: the decoded pointers are kept as offsets across the move
     const uint8_t *was = (const uint8_t *) zmq_msg_data (frame);
@@ -44,7 +48,7 @@ shoal_event_from_frame (zmq_msg_t *frame, const shoal_wire_event_t *decoded,
     const uint8_t *now = (const uint8_t *) zmq_msg_data (&self->frame);
     self->owns_frame = true;
     self->node = node;
-    s_copy (self->topic, sizeof (self->topic), decoded->topic, decoded->topic_size);
+    self->topic = (const char *) now;
     s_copy (self->publisher, sizeof (self->publisher), decoded->publisher,
             decoded->publisher_size);
     self->seq = decoded->seq;
@@ -71,7 +75,7 @@ shoal_event_init_request (shoal_event_t *self, shoal_request_t *request, shoal_n
     const char *topic = shoal_request_meta (request, "topic");
     const char *publisher = shoal_request_meta (request, "publisher");
     const char *seq = shoal_request_meta (request, "seq");
-    snprintf (self->topic, sizeof (self->topic), "%s", topic ? topic : "");
+    self->topic = topic ? topic : "";
     snprintf (self->publisher, sizeof (self->publisher), "%s", publisher ? publisher : "");
     self->seq = seq ? strtoull (seq, NULL, 10) : 0;
     self->body = shoal_request_body (request, &self->body_size);
@@ -103,6 +107,8 @@ shoal_event_destroy (shoal_event_t **self_p)
     //  A borrowed event (a balanced delivery's) lives on in its instance:
     //  only what was made of it goes
     shoal_reader_destroy (&self->reader);
+    free (self->value);
+    self->value = NULL;
     if (self->owns_frame) {
         zmq_msg_close (&self->frame);
         free (self);
@@ -143,7 +149,9 @@ shoal_event_meta (shoal_event_t *self, const char *key)
     const char *value = shoal_wire_meta_get (self->meta, self->meta_size, key, &size);
     if (!value)
         return NULL;
-    s_copy (self->value, sizeof (self->value), value, size);
+    if (!self->value)
+        self->value = (char *) malloc (SHOAL_WIRE_MAX_META_VALUE + 1);
+    s_copy (self->value, SHOAL_WIRE_MAX_META_VALUE + 1, value, size);
     return self->value;
 }
 
