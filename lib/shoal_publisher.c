@@ -119,7 +119,7 @@ shoal_publisher_send (shoal_publisher_t *self, const char *topic, const void *me
                                               topic_size, self->node_id, seq, meta, meta_size,
                                               body, size);
     assert (written == zmq_msg_size (&frame));
-    if (self->kept_size && seq) {
+    if (self->kept_size && seq && written <= SHOAL_PUBLISHER_MAX_KEPT_EVENT) {
         s_kept_t *kept = &self->kept [self->kept_next];
         self->kept_next = (self->kept_next + 1) % self->kept_size;
         if (kept->seq)

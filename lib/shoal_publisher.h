@@ -15,6 +15,9 @@ typedef struct _shoal_publisher_t shoal_publisher_t;
 #define SHOAL_PUBLISHER_MAX_PRESENT 4096
 //  How long a topic's last number is repeated after its last event
 #define SHOAL_PUBLISHER_SEQ_WINDOW 10000
+//  Events larger than this are not kept for replay: the ring holds at most
+//  replay x this many bytes (16 MiB by default)
+#define SHOAL_PUBLISHER_MAX_KEPT_EVENT (16 * 1024)
 //  Replay requests served per beat; more are refused (and counted)
 #define SHOAL_PUBLISHER_FILLS_PER_BEAT 64
 //  Balanced deliveries waiting for an instance's answer, at most
