@@ -147,6 +147,12 @@ shoal_event_meta (shoal_event_t *self, const char *key)
         return shoal_request_meta (self->request, key);
     size_t size;
     const char *value = shoal_wire_meta_get (self->meta, self->meta_size, key, &size);
+    char sender [SHOAL_WIRE_MAX_PUBLISHER + 8];
+    if (!value && streq (key, "sender")) {
+        //  Published by the node itself: its events carry no metadata
+        size = (size_t) snprintf (sender, sizeof (sender), "node/%s", self->publisher);
+        value = sender;
+    }
     if (!value)
         return NULL;
     if (!self->value)

@@ -20,8 +20,7 @@ struct _shoal_node_t {
     zlistx_t *faults;
     atomic_bool faulty;
     shoal_publisher_t *publisher;       //  this process's events going out
-    char sender [96];                   //  {"sender": "node/ID"}, packed
-    size_t sender_size;
+    pthread_mutex_t command_lock;       //  one command on the actor's pipe at a time
 };
 
 //  A fault on the link to one peer node
@@ -69,19 +68,6 @@ shoal_node_new (const char *cluster)
     zuuid_t *uuid = zuuid_new ();
     snprintf (self->config.id, sizeof (self->config.id), "%s", zuuid_str_canonical (uuid) + 24);
     zuuid_destroy (&uuid);
-    //  The metadata of events published by the node itself (not a handler)
-    msgpack_sbuffer sender;
-    msgpack_sbuffer_init (&sender);
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, &sender, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, 1);
-    shoal_wire_pack_string (&packer, "sender");
-    char name [64];
-    snprintf (name, sizeof (name), "node/%s", self->config.id);
-    shoal_wire_pack_string (&packer, name);
-    memcpy (self->sender, sender.data, sender.size);
-    self->sender_size = sender.size;
-    msgpack_sbuffer_destroy (&sender);
     self->config.seeds = zlistx_new ();
     zlistx_set_destructor (self->config.seeds, (zlistx_destructor_fn *) zstr_free);
     self->config.env_seeds = zlistx_new ();
@@ -103,6 +89,7 @@ shoal_node_new (const char *cluster)
     if (host && *host)
         shoal_node_set_host (self, host);
     pthread_mutex_init (&self->lock, NULL);
+    pthread_mutex_init (&self->command_lock, NULL);
     pthread_condattr_t attributes;
     pthread_condattr_init (&attributes);
     pthread_condattr_setclock (&attributes, CLOCK_MONOTONIC);
@@ -126,6 +113,7 @@ shoal_node_destroy (shoal_node_t **self_p)
     zlistx_destroy (&self->faults);
     pthread_cond_destroy (&self->published);
     pthread_mutex_destroy (&self->lock);
+    pthread_mutex_destroy (&self->command_lock);
     zlistx_destroy (&self->config.seeds);
     zlistx_destroy (&self->config.env_seeds);
     free (self->config.cluster);
@@ -349,8 +337,13 @@ s_command (shoal_node_t *self, const char *command, void *pointer, const char *t
 {
     if (!self->actor)
         return;
+    //  Any thread may command (services starting, subscribers subscribing):
+    //  a second command sent before the first one's answer was read would
+    //  take that answer, and the first thread would wait for ever
+    pthread_mutex_lock (&self->command_lock);
     zsock_send (shoal_actor_sock (self->actor), "sps", command, pointer, text ? text : "");
     zsock_wait (shoal_actor_sock (self->actor));
+    pthread_mutex_unlock (&self->command_lock);
 }
 
 void
@@ -407,8 +400,9 @@ shoal_node_publish (shoal_node_t *self, const char *topic, const void *body, siz
 {
     if (!self->publisher)
         return -1;
-    return shoal_publisher_send (self->publisher, topic, self->sender, self->sender_size,
-                                 body, size);
+    //  No metadata: the sender is the publisher itself (shoal_event_meta
+    //  says "node/ID"), and the frame is the smaller for it
+    return shoal_publisher_send (self->publisher, topic, NULL, 0, body, size);
 }
 
 int

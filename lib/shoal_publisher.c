@@ -93,14 +93,19 @@ shoal_publisher_send (shoal_publisher_t *self, const char *topic, const void *me
                       size_t meta_size, const void *body, size_t size)
 {
     size_t topic_size = strnlen (topic, SHOAL_MAX_TOPIC + 1);
-    if (!shoal_topic_valid_size (topic, topic_size) || size > self->max_message)
+    if (topic_size > SHOAL_MAX_TOPIC || size > self->max_message)
         return -1;
     if (!body || !size) {
         body = "\xc0";                  //  nil
         size = 1;
     }
     pthread_mutex_lock (&self->lock);
+    //  The table holds valid topics only: one found needs no checking
     s_topic_t *numbered = (s_topic_t *) zhashx_lookup (self->topics, topic);
+    if (!numbered && !shoal_topic_valid_size (topic, topic_size)) {
+        pthread_mutex_unlock (&self->lock);
+        return -1;
+    }
     if (!numbered && zhashx_size (self->topics) < SHOAL_PUBLISHER_MAX_TOPICS) {
         numbered = (s_topic_t *) zmalloc (sizeof (s_topic_t));
         zhashx_insert (self->topics, topic, numbered);

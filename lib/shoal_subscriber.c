@@ -30,7 +30,9 @@
 
 typedef struct {
     char publisher [SHOAL_WIRE_MAX_PUBLISHER + 1];
+    size_t publisher_size;
     char topic [SHOAL_MAX_TOPIC + 1];
+    size_t topic_size;
     uint64_t next;              //  the number expected next
     uint64_t fill_first;        //  a gap asked for again: 0 if none
     uint64_t fill_last;
@@ -44,7 +46,12 @@ struct _shoal_subscriber_t {
     char id [33];
     char *service;              //  "" for a plain subscriber
     zsock_t *socket;            //  XSUB
-    zlistx_t *patterns;
+    //  Read by the membership thread too (to announce them): an array
+    //  that only grows, its size published last
+    char *patterns [SHOAL_MAX_PATTERNS];
+    size_t pattern_sizes [SHOAL_MAX_PATTERNS];
+    atomic_size_t patterns_size;
+    s_stream_t *last;           //  the stream of the last event, looked up first
     zhashx_t *connected;        //  publisher endpoint -> its node id
     zhashx_t *leaving;          //  publisher endpoint -> when to disconnect it
     uint64_t generation;
@@ -84,8 +91,6 @@ s_new (shoal_node_t *node, const char *service)
     zsock_set_linger (self->socket, 0);
     zsock_set_heartbeat_ivl (self->socket, SHOAL_HEARTBEAT_IVL);
     zsock_set_heartbeat_timeout (self->socket, SHOAL_HEARTBEAT_TIMEOUT);
-    self->patterns = zlistx_new ();
-    zlistx_set_destructor (self->patterns, (zlistx_destructor_fn *) zstr_free);
     self->connected = zhashx_new ();
     zhashx_set_destructor (self->connected, (zhashx_destructor_fn *) zstr_free);
     self->leaving = zhashx_new ();
@@ -123,7 +128,8 @@ shoal_subscriber_destroy (shoal_subscriber_t **self_p)
         shoal_node_announce_subscriber (self->node, "UNSUB", self);
     shoal_event_destroy (&self->current);
     zsock_destroy (&self->socket);
-    zlistx_destroy (&self->patterns);
+    for (size_t index = 0; index < atomic_load (&self->patterns_size); index++)
+        free (self->patterns [index]);
     zhashx_destroy (&self->connected);
     zhashx_destroy (&self->leaving);
     zhashx_destroy (&self->streams);
@@ -135,15 +141,18 @@ shoal_subscriber_destroy (shoal_subscriber_t **self_p)
 int
 shoal_subscriber_subscribe (shoal_subscriber_t *self, const char *pattern)
 {
-    if (!pattern || !shoal_pattern_valid (pattern)
-        || zlistx_size (self->patterns) >= SHOAL_MAX_PATTERNS)
+    size_t count = atomic_load (&self->patterns_size);
+    if (!pattern || !shoal_pattern_valid (pattern) || count >= SHOAL_MAX_PATTERNS)
         return -1;
     uint8_t subscription [SHOAL_MAX_TOPIC + 3];
     subscription [0] = 1;
     size_t size = shoal_pattern_prefix (pattern, (char *) subscription + 1,
                                         sizeof (subscription) - 1);
     zmq_send (zsock_resolve (self->socket), subscription, size + 1, 0);
-    zlistx_add_end (self->patterns, strdup (pattern));
+    self->patterns [count] = strdup (pattern);
+    self->pattern_sizes [count] = strlen (pattern);
+    atomic_store (&self->patterns_size, count + 1);
+
     //  The cluster learns the pattern: publishers wait for us on it
     //  (shoal_node_wait_subscribers)
     shoal_node_announce_subscriber (self->node, self->announced ? "CHANGED" : "SUB", self);
@@ -186,16 +195,13 @@ shoal_subscriber_service (shoal_subscriber_t *self)
 size_t
 shoal_subscriber_patterns (shoal_subscriber_t *self)
 {
-    return zlistx_size (self->patterns);
+    return atomic_load (&self->patterns_size);
 }
 
 const char *
 shoal_subscriber_pattern_at (shoal_subscriber_t *self, size_t index)
 {
-    const char *pattern = (const char *) zlistx_first (self->patterns);
-    while (pattern && index--)
-        pattern = (const char *) zlistx_next (self->patterns);
-    return pattern;
+    return index < atomic_load (&self->patterns_size) ? self->patterns [index] : NULL;
 }
 
 zsock_t *
@@ -226,6 +232,8 @@ s_forget_publisher (shoal_subscriber_t *self, const char *publisher)
         s_stream_t *stream = (s_stream_t *) zhashx_lookup (self->streams, key);
         if (stream->fill_first)
             self->fills--;
+        if (stream == self->last)
+            self->last = NULL;
         zhashx_delete (self->streams, key);
     }
     zlistx_destroy (&gone);
@@ -352,43 +360,64 @@ shoal_subscriber_timeout (shoal_subscriber_t *self)
     return wait > 0 ? (int) wait : 0;
 }
 
-//  The stream of EVENT; made on first sight if CREATE (NULL if the table
-//  is full)
+//  The stream of EVENT, if known. Events come in runs of one publisher
+//  and topic: the last stream is tried before the table
 static s_stream_t *
-s_stream (shoal_subscriber_t *self, const shoal_wire_event_t *event, bool create,
-          bool *made)
+s_find (shoal_subscriber_t *self, const shoal_wire_event_t *event)
 {
+    s_stream_t *last = self->last;
+    if (last && last->topic_size == event->topic_size
+        && last->publisher_size == event->publisher_size
+        && memcmp (last->topic, event->topic, event->topic_size) == 0
+        && memcmp (last->publisher, event->publisher, event->publisher_size) == 0)
+        return last;
     char key [SHOAL_WIRE_MAX_PUBLISHER + SHOAL_MAX_TOPIC + 2];
     memcpy (key, event->publisher, event->publisher_size);
     key [event->publisher_size] = '/';
     memcpy (key + event->publisher_size + 1, event->topic, event->topic_size);
     key [event->publisher_size + 1 + event->topic_size] = 0;
     s_stream_t *stream = (s_stream_t *) zhashx_lookup (self->streams, key);
-    *made = false;
-    if (stream || !create || zhashx_size (self->streams) >= SHOAL_SUBSCRIBER_MAX_STREAMS)
-        return stream;
-    stream = (s_stream_t *) zmalloc (sizeof (s_stream_t));
-    memcpy (stream->publisher, event->publisher, event->publisher_size);
-    memcpy (stream->topic, event->topic, event->topic_size);
-    zhashx_insert (self->streams, key, stream);
-    *made = true;
+    if (stream)
+        self->last = stream;
     return stream;
 }
 
-//  Applies EVENT's number to its stream; true if the event is to be
-//  delivered
+//  A new stream for EVENT (NULL if the table is full). Only wanted topics
+//  get one, and patterns are never withdrawn: a stream stays wanted
+static s_stream_t *
+s_make (shoal_subscriber_t *self, const shoal_wire_event_t *event)
+{
+    if (zhashx_size (self->streams) >= SHOAL_SUBSCRIBER_MAX_STREAMS)
+        return NULL;
+    char key [SHOAL_WIRE_MAX_PUBLISHER + SHOAL_MAX_TOPIC + 2];
+    memcpy (key, event->publisher, event->publisher_size);
+    key [event->publisher_size] = '/';
+    memcpy (key + event->publisher_size + 1, event->topic, event->topic_size);
+    key [event->publisher_size + 1 + event->topic_size] = 0;
+    s_stream_t *stream = (s_stream_t *) zmalloc (sizeof (s_stream_t));
+    memcpy (stream->publisher, event->publisher, event->publisher_size);
+    stream->publisher_size = event->publisher_size;
+    memcpy (stream->topic, event->topic, event->topic_size);
+    stream->topic_size = event->topic_size;
+    zhashx_insert (self->streams, key, stream);
+    self->last = stream;
+    return stream;
+}
+
+//  Applies EVENT's number to STREAM (NULL: none yet, or the table is
+//  full); true if the event is to be delivered
 static bool
-s_number (shoal_subscriber_t *self, const shoal_wire_event_t *event)
+s_number (shoal_subscriber_t *self, s_stream_t *stream, const shoal_wire_event_t *event)
 {
     if (event->seq == 0)
         return event->kind == SHOAL_WIRE_EVENT;     //  unnumbered
-    bool made;
-    s_stream_t *stream = s_stream (self, event, event->kind != SHOAL_WIRE_REPLAY, &made);
-    if (!stream)
-        return event->kind == SHOAL_WIRE_EVENT;
-    if (made) {
+    if (!stream) {
+        if (event->kind == SHOAL_WIRE_REPLAY)
+            return false;
         //  Our first word of this stream: no gap to judge before it
-        stream->next = event->seq + 1;
+        stream = s_make (self, event);
+        if (stream)
+            stream->next = event->seq + 1;
         return event->kind == SHOAL_WIRE_EVENT;
     }
     switch (event->kind) {
@@ -426,9 +455,10 @@ s_number (shoal_subscriber_t *self, const shoal_wire_event_t *event)
 static bool
 s_wanted (shoal_subscriber_t *self, const shoal_wire_event_t *event)
 {
-    for (const char *pattern = (const char *) zlistx_first (self->patterns); pattern;
-         pattern = (const char *) zlistx_next (self->patterns))
-        if (shoal_pattern_match_size (pattern, event->topic, event->topic_size))
+    size_t count = atomic_load_explicit (&self->patterns_size, memory_order_relaxed);
+    for (size_t index = 0; index < count; index++)
+        if (shoal_pattern_match_valid (self->patterns [index], self->pattern_sizes [index],
+                                       event->topic, event->topic_size))
             return true;
     return false;
 }
@@ -438,12 +468,14 @@ shoal_subscriber_next (shoal_subscriber_t *self)
 {
     shoal_event_destroy (&self->current);
     s_follow_view (self);
-    int64_t now = zclock_mono ();
-    if (now >= self->next_check) {
-        s_expire_fills (self, now);
-        if (zhashx_size (self->leaving))
+    //  Timers only when something waits on one: the clock is not free
+    if (self->fills || zhashx_size (self->leaving)) {
+        int64_t now = zclock_mono ();
+        if (now >= self->next_check) {
+            s_expire_fills (self, now);
             s_drop_leavers (self, now);
-        self->next_check = now + SHOAL_SUBSCRIBER_CHECK;
+            self->next_check = now + SHOAL_SUBSCRIBER_CHECK;
+        }
     }
     void *socket = zsock_resolve (self->socket);
     while (true) {
@@ -474,7 +506,8 @@ shoal_subscriber_next (shoal_subscriber_t *self)
             zmq_msg_close (&frame);
             continue;
         }
-        if (!s_wanted (self, &event) || !s_number (self, &event)) {
+        s_stream_t *stream = s_find (self, &event);
+        if ((!stream && !s_wanted (self, &event)) || !s_number (self, stream, &event)) {
             zmq_msg_close (&frame);
             continue;
         }
@@ -488,14 +521,17 @@ shoal_subscriber_next (shoal_subscriber_t *self)
 shoal_event_t *
 shoal_subscriber_recv (shoal_subscriber_t *self, int timeout_ms)
 {
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono () + timeout_ms;
+    int64_t deadline = 0;               //  read the clock only if we must wait
     while (true) {
         shoal_event_t *event = shoal_subscriber_next (self);
         if (event) {
             self->current = NULL;       //  the caller's now
             return event;
         }
-        int64_t left = deadline - zclock_mono ();
+        int64_t now = zclock_mono ();
+        if (!deadline)
+            deadline = timeout_ms < 0 ? INT64_MAX : now + timeout_ms;
+        int64_t left = deadline - now;
         if (left <= 0)
             return NULL;
         int wait = shoal_subscriber_timeout (self);

@@ -102,6 +102,13 @@ s_match (const char *pattern, size_t pattern_size, const char *topic, size_t top
 }
 
 bool
+shoal_pattern_match_valid (const char *pattern, size_t pattern_size, const char *topic,
+                           size_t topic_size)
+{
+    return s_match (pattern, pattern_size, topic, topic_size);
+}
+
+bool
 shoal_topic_valid (const char *topic)
 {
     return topic && s_valid (topic, s_bounded_length (topic), false);

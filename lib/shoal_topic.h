@@ -14,6 +14,12 @@ bool
 bool
     shoal_pattern_match_size (const char *pattern, const char *topic, size_t size);
 
+//  Matching when PATTERN and TOPIC are both known to be valid already (a
+//  subscriber's own patterns, a topic its decoder checked): no checks again
+bool
+    shoal_pattern_match_valid (const char *pattern, size_t pattern_size, const char *topic,
+                               size_t topic_size);
+
 //  The ZeroMQ subscription prefix for PATTERN, written into PREFIX (SIZE bytes
 //  available, >= SHOAL_MAX_TOPIC + 2), returning its length in bytes. Event
 //  frames on the wire start with the topic then a 0 byte, so:

@@ -540,8 +540,18 @@ shoal_wire_decode_event (const void *data, size_t size, shoal_wire_event_t *even
     const char *kind;
     size_t kind_size;
     shoal_status_t status;
-    if (!s_read_event_preamble (&cursor, &count, &kind, &kind_size, error, error_size,
-                                &status))
+    //  Nearly every frame is an EVT of version 1: its fixed start in one
+    //  compare, the general path for the rest
+    static const uint8_t evt [] = { 0x96, 0xa5, 's', 'h', 'o', 'a', 'l', 0x01, 0xa3, 'E', 'V', 'T' };
+    if ((size_t) (cursor.end - cursor.at) >= sizeof (evt)
+        && memcmp (cursor.at, evt, sizeof (evt)) == 0) {
+        cursor.at += sizeof (evt);
+        count = 6;
+        kind = "EVT";
+        kind_size = 3;
+    }
+    else if (!s_read_event_preamble (&cursor, &count, &kind, &kind_size, error, error_size,
+                                     &status))
         return status;
     if (s_is (kind, kind_size, "EVT") && count == 6)
         event->kind = SHOAL_WIRE_EVENT;
