@@ -406,24 +406,16 @@ s_raw_subscriber (void *argument)
     return NULL;
 }
 
-static pthread_mutex_t s_node_commands = PTHREAD_MUTEX_INITIALIZER;
-
 static void *
 s_shoal_subscriber (void *argument)
 {
     s_sub_t *sub = (s_sub_t *)argument;
     s_case_t *owner = sub->owner;
-    //  A subscriber belongs to its thread: made, used and destroyed here.
-    //  Made and destroyed one thread at a time: subscribe and destroy tell
-    //  the node's actor through its pipe (s_command in lib/shoal_node.c),
-    //  which takes no lock, so two threads doing it at once on one node can
-    //  both wait for the same answer, and one waits for ever
-    pthread_mutex_lock (&s_node_commands);
+    //  A subscriber belongs to its thread: made, used and destroyed here
     shoal_subscriber_t *subscriber = shoal_subscriber_new (owner->bench->sub_node);
     bool good = subscriber && shoal_subscriber_subscribe (subscriber, owner->topic) == 0;
     if (!good)
         shoal_subscriber_destroy (&subscriber);
-    pthread_mutex_unlock (&s_node_commands);
     if (!good) {
         atomic_store (&sub->ready, -1);
         return NULL;
@@ -446,9 +438,7 @@ s_shoal_subscriber (void *argument)
         }
         s_answer (sub, &local, subscriber);
     }
-    pthread_mutex_lock (&s_node_commands);
     shoal_subscriber_destroy (&subscriber);
-    pthread_mutex_unlock (&s_node_commands);
     return NULL;
 }
 

@@ -16,6 +16,7 @@
     The publisher repeats each active topic's last number every beat, so a
     loss at the end of a burst is seen as well.                             */
 #include "shoal_private.h"
+#include <pthread.h>
 
 //  How long a gap waits for its replay before it is given up as lost
 #define SHOAL_SUBSCRIBER_FILL_WAIT 500
@@ -574,6 +575,20 @@ s_test_on_gap (const char *publisher, const char *topic, uint64_t first, uint64_
     gaps->calls++;
 }
 
+//  Subscribes from its own thread: many at once on one node must not trip
+//  over each other's commands to it
+static void *
+s_test_subscribe_thread (void *node)
+{
+    for (int round = 0; round < 20; round++) {
+        shoal_subscriber_t *subscriber = shoal_subscriber_new ((shoal_node_t *) node);
+        assert (shoal_subscriber_subscribe (subscriber, "a.*") == 0);
+        assert (shoal_subscriber_subscribe (subscriber, "b.**") == 0);
+        shoal_subscriber_destroy (&subscriber);
+    }
+    return NULL;
+}
+
 void
 shoal_subscriber_test (bool verbose)
 {
@@ -685,6 +700,12 @@ shoal_subscriber_test (bool verbose)
          zhashx_size (subscriber->connected) != 2 && zclock_mono () < until;)
         assert (shoal_subscriber_recv (subscriber, 20) == NULL);
     assert (zhashx_size (subscriber->connected) == 2);
+
+    pthread_t threads [4];
+    for (int index = 0; index < 4; index++)
+        pthread_create (&threads [index], NULL, s_test_subscribe_thread, listener);
+    for (int index = 0; index < 4; index++)
+        pthread_join (threads [index], NULL);
 
     shoal_subscriber_destroy (&slow);
     shoal_subscriber_destroy (&subscriber);
