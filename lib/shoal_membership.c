@@ -78,11 +78,16 @@ s_pack_preamble (s_membership_t *self, msgpack_packer *packer, size_t fields,
 static void
 s_pack_events (s_membership_t *self, msgpack_packer *packer, zhashx_t *services)
 {
-    size_t count = 0;
+    //  A subscriber's thread may add a pattern while we write: what is
+    //  declared is what is written, so each subscriber's count is read once
+    size_t count = 0, subscribers = zlistx_size (self->subscribers), index = 0;
+    size_t *patterns = (size_t *) malloc ((subscribers + 1) * sizeof (size_t));
     shoal_subscriber_t *subscriber;
     for (subscriber = (shoal_subscriber_t *) zlistx_first (self->subscribers); subscriber;
-         subscriber = (shoal_subscriber_t *) zlistx_next (self->subscribers))
-        count += shoal_subscriber_patterns (subscriber);
+         subscriber = (shoal_subscriber_t *) zlistx_next (self->subscribers)) {
+        patterns [index] = shoal_subscriber_patterns (subscriber);
+        count += patterns [index++];
+    }
     shoal_instance_slot_t *slot;
     for (slot = (shoal_instance_slot_t *) zhashx_first (services); slot;
          slot = (shoal_instance_slot_t *) zhashx_next (services))
@@ -91,15 +96,17 @@ s_pack_events (s_membership_t *self, msgpack_packer *packer, zhashx_t *services)
     msgpack_pack_array (packer, 2);
     shoal_wire_pack_string (packer, self->config->events);
     msgpack_pack_array (packer, count);
+    index = 0;
     for (subscriber = (shoal_subscriber_t *) zlistx_first (self->subscribers); subscriber;
-         subscriber = (shoal_subscriber_t *) zlistx_next (self->subscribers))
-        for (size_t index = 0; index < shoal_subscriber_patterns (subscriber); index++) {
+         subscriber = (shoal_subscriber_t *) zlistx_next (self->subscribers), index++)
+        for (size_t pattern = 0; pattern < patterns [index]; pattern++) {
             msgpack_pack_array (packer, 4);
             shoal_wire_pack_string (packer, shoal_subscriber_id (subscriber));
             msgpack_pack_uint8 (packer, SHOAL_BROADCAST);
             shoal_wire_pack_string (packer, shoal_subscriber_service (subscriber));
-            shoal_wire_pack_string (packer, shoal_subscriber_pattern_at (subscriber, index));
+            shoal_wire_pack_string (packer, shoal_subscriber_pattern_at (subscriber, pattern));
         }
+    free (patterns);
     for (slot = (shoal_instance_slot_t *) zhashx_first (services); slot;
          slot = (shoal_instance_slot_t *) zhashx_next (services))
         for (size_t index = 0; index < shoal_service_events (slot->service); index++) {

@@ -706,6 +706,8 @@ shoal_subscriber_test (bool verbose)
         pthread_create (&threads [index], NULL, s_test_subscribe_thread, listener);
     for (int index = 0; index < 4; index++)
         pthread_join (threads [index], NULL);
+    //  ... nor make the node announce a malformed state meanwhile
+    assert (shoal_node_refused (listener) == 0 && shoal_node_refused (publisher) == 0);
 
     shoal_subscriber_destroy (&slow);
     shoal_subscriber_destroy (&subscriber);
