@@ -6,7 +6,8 @@
         raw     a PUB bound on tcp://127.0.0.1:*, K SUB sockets (each in a
                 thread of its own) subscribed to the topic; each message is
                 ONE frame: the topic, a 0 byte, the body. SNDHWM and RCVHWM
-                are shoal's (SHOAL_DEFAULT_EVENT_BUFFER);
+                are shoal's (SHOAL_DEFAULT_EVENT_BUFFER at the publisher,
+                1000 at a subscriber);
         shoal   two nodes of a private cluster in this process (a unique
                 name, a rendezvous folder of its own, host 127.0.0.1): the
                 publisher's, which publishes with shoal_node_publish, and
@@ -88,7 +89,8 @@
 #define S_BODY_SIZE 100
 #define S_BIN_SIZE  98
 //  High-water marks, both sides, as shoal's defaults
-#define S_HWM SHOAL_DEFAULT_EVENT_BUFFER
+#define S_HWM SHOAL_DEFAULT_EVENT_BUFFER         //  the publisher's, per subscriber
+#define S_RCV_HWM 1000                          //  a shoal subscriber's queue per publisher
 //  How long a subscriber's receive waits before it looks at its commands
 #define S_RECV_MS 10
 //  A run ends once no subscriber has received anything for this long:
@@ -372,7 +374,7 @@ s_raw_subscriber (void *argument)
         atomic_store (&sub->ready, -1);
         return NULL;
     }
-    int hwm = S_HWM, timeout = S_RECV_MS, linger = 0;
+    int hwm = S_RCV_HWM, timeout = S_RECV_MS, linger = 0;
     zmq_setsockopt (socket, ZMQ_RCVHWM, &hwm, sizeof (hwm));
     zmq_setsockopt (socket, ZMQ_RCVTIMEO, &timeout, sizeof (timeout));
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof (linger));
@@ -1099,10 +1101,10 @@ s_print_table (s_bench_t *self, s_row_t *rows, size_t row_count)
     zmq_version (&major, &minor, &patch);
     printf ("bench-events: 1 publisher, K subscribers, tcp loopback, %d-byte body; "
             "%zu events per run (or %.1f s);\npaced: no subscriber more than %zu "
-            "events behind the publisher (HWM %d both sides);\nmedian of "
+            "events behind the publisher (HWM %d, %d at subscribers);\nmedian of "
             "interleaved runs; shoal/raw is the median of the ratios of each raw run "
             "and the shoal run after it\n",
-            S_BODY_SIZE, options->events, options->seconds, options->window, S_HWM);
+            S_BODY_SIZE, options->events, options->seconds, options->window, S_HWM, S_RCV_HWM);
     if (options->pin >= 0)
         printf ("every thread ran on CPU %d (--pin)\n", options->pin);
     printf ("machine: %d CPUs, %s, load %.2f; libzmq %d.%d.%d, shoal %d.%d.%d\n\n",

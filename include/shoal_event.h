@@ -27,6 +27,9 @@ extern "C" {
 //  Bytes in a topic or a pattern; segments in either
 #define SHOAL_MAX_TOPIC 255
 #define SHOAL_MAX_SEGMENTS 32
+//  Bytes in an event's body. Events say what happened, they do not carry
+//  bulk: a subscriber's queue holds up to its length of them per publisher
+#define SHOAL_MAX_EVENT (64 * 1024)
 
 typedef enum {
     SHOAL_BROADCAST = 0,

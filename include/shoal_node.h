@@ -151,8 +151,8 @@ SHOAL_EXPORT shoal_publisher_stats_t
     shoal_node_publisher_stats (shoal_node_t *self);
 
 //  Events the publisher queues per subscriber before it drops the next ones
-//  for that subscriber, and the subscribers of this node queue before their
-//  publishers drop for them (default SHOAL_DEFAULT_EVENT_BUFFER), and how many
+//  for that subscriber (default SHOAL_DEFAULT_EVENT_BUFFER; the subscribers
+//  of this node queue the smaller of this and 1000 per publisher), and how many
 //  recent events it keeps to replay into gaps (default
 //  SHOAL_DEFAULT_REPLAY). Before start.
 #define SHOAL_DEFAULT_EVENT_BUFFER 10000

@@ -379,7 +379,7 @@ shoal_node_open_events (shoal_node_t *self)
     else
         snprintf (bind, sizeof (bind), "tcp://%s:*", self->config.host);
     self->publisher = shoal_publisher_new (self, bind, self->config.event_buffer,
-                                           self->config.replay, SHOAL_DEFAULT_MAX_MESSAGE,
+                                           self->config.replay, SHOAL_MAX_EVENT,
                                            self->config.beat, self->config.error,
                                            sizeof (self->config.error));
     if (!self->publisher)

@@ -446,6 +446,10 @@ shoal_publisher_new (shoal_node_t *node, const char *bind, int buffer, int repla
     //  is an attack on the subscription trie, and disconnects its sender
     zsock_set_sndhwm (self->xpub, buffer > 0 ? buffer : SHOAL_DEFAULT_EVENT_BUFFER);
     zsock_set_maxmsgsize (self->xpub, SHOAL_PUBLISHER_MAX_UPSTREAM);
+    //  Every subscription is handed to us, also one that another subscriber
+    //  made already: a replay request (a subscription) held by one peer
+    //  must not hide the same request of another
+    zsock_set_xpub_verbose (self->xpub, 1);
     //  Events queued when the node stops still go out, for a moment: a tool
     //  publishes one event and exits
     zsock_set_linger (self->xpub, 200);

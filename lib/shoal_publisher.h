@@ -25,7 +25,7 @@ typedef struct _shoal_publisher_t shoal_publisher_t;
 //  Deadline of a balanced delivery (failover to other instances included)
 #define SHOAL_PUBLISHER_BALANCED_TIMEOUT 10000
 //  Largest message a subscriber may send upstream (subscriptions, FILL)
-#define SHOAL_PUBLISHER_MAX_UPSTREAM 1024
+#define SHOAL_PUBLISHER_MAX_UPSTREAM 512
 
 //  Binds a publisher for NODE at BIND ("tcp://host:*" or an inproc name)
 //  and starts its actor. BUFFER events are queued per subscriber, REPLAY

@@ -22,6 +22,9 @@
 #define SHOAL_SUBSCRIBER_FILL_WAIT 500
 //  How often an idle subscriber looks for publishers that came or went
 #define SHOAL_SUBSCRIBER_CHECK 50
+//  Events queued per publisher at most, whatever the node's event buffer
+//  (which is the publisher's queue per subscriber)
+#define SHOAL_SUBSCRIBER_QUEUE 1000
 //  How long a publisher that left stays connected: disconnecting drops
 //  what it sent that is not read yet (its last events, as it stopped)
 #define SHOAL_SUBSCRIBER_LINGER 1000
@@ -85,9 +88,13 @@ s_new (shoal_node_t *node, const char *service)
     snprintf (self->id, sizeof (self->id), "%s", zuuid_str (uuid));
     zuuid_destroy (&uuid);
     self->socket = zsock_new (ZMQ_XSUB);
-    zsock_set_rcvhwm (self->socket, shoal_node_config (node)->event_buffer);
+    //  What one publisher can park here is this queue's length of frames,
+    //  each at most SHOAL_MAX_EVENT and a header: bounded, also against a
+    //  hostile publisher
+    int queue = shoal_node_config (node)->event_buffer;
+    zsock_set_rcvhwm (self->socket, queue < SHOAL_SUBSCRIBER_QUEUE ? queue : SHOAL_SUBSCRIBER_QUEUE);
     zsock_set_maxmsgsize (self->socket,
-                          SHOAL_DEFAULT_MAX_MESSAGE + SHOAL_MAX_TOPIC + SHOAL_WIRE_EVENT_OVERHEAD
+                          SHOAL_MAX_EVENT + SHOAL_MAX_TOPIC + SHOAL_WIRE_EVENT_OVERHEAD
                               + SHOAL_WIRE_MAX_HEADER);
     zsock_set_linger (self->socket, 0);
     zsock_set_heartbeat_ivl (self->socket, SHOAL_HEARTBEAT_IVL);

@@ -690,11 +690,11 @@ s_pub (options_t *options, int argc, char **argv)
             fprintf (stderr, "error: INVALID_ARGUMENT: bad JSON: %s\n", error);
             return S_EXIT_USAGE;
         }
-        if (shoal_body_size (body) > SHOAL_DEFAULT_MAX_MESSAGE) {
+        if (shoal_body_size (body) > SHOAL_MAX_EVENT) {
             fprintf (stderr,
                      "error: INVALID_ARGUMENT: the body takes %zu bytes, more than the "
                      "%d an event may carry\n",
-                     shoal_body_size (body), SHOAL_DEFAULT_MAX_MESSAGE);
+                     shoal_body_size (body), SHOAL_MAX_EVENT);
             shoal_body_destroy (&body);
             return S_EXIT_USAGE;
         }
