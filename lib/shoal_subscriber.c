@@ -22,6 +22,8 @@
 #define SHOAL_SUBSCRIBER_FILL_WAIT 500
 //  How often an idle subscriber looks for publishers that came or went
 #define SHOAL_SUBSCRIBER_CHECK 50
+//  A number this far below the one expected restarts its stream
+#define SHOAL_SUBSCRIBER_RESTART (1 << 20)
 //  Events queued per publisher at most, whatever the node's event buffer
 //  (which is the publisher's queue per subscriber)
 #define SHOAL_SUBSCRIBER_QUEUE 1000
@@ -333,7 +335,7 @@ s_gap (shoal_subscriber_t *self, s_stream_t *stream, uint64_t first, uint64_t la
     //  XPUB hands those over cleanly, while libzmq 4.3.4 gives a plain
     //  upstream message the flags it had on its way, which leaks it when
     //  it came over inproc from a subscriber of several publishers
-    uint8_t request [1 + SHOAL_MAX_TOPIC + SHOAL_WIRE_EVENT_OVERHEAD];
+    uint8_t request [1 + SHOAL_MAX_TOPIC + SHOAL_WIRE_MAX_PUBLISHER + 64];
     size_t size = shoal_wire_encode_fill (request + 1, sizeof (request) - 1, stream->publisher,
                                           stream->topic, first, last);
     if (size) {
@@ -430,6 +432,15 @@ s_number (shoal_subscriber_t *self, s_stream_t *stream, const shoal_wire_event_t
     }
     switch (event->kind) {
         case SHOAL_WIRE_EVENT:
+            if (event->seq + SHOAL_SUBSCRIBER_RESTART < stream->next) {
+                //  Far behind: not a repeat but numbering that started
+                //  again (or a forged number far ahead before it): the
+                //  stream restarts here rather than drop all that follows
+                if (stream->fill_first)
+                    s_close_fill (self, stream);
+                stream->next = event->seq + 1;
+                return true;
+            }
             if (event->seq < stream->next) {
                 self->stats.duplicates++;
                 return false;

@@ -566,7 +566,8 @@ shoal_wire_decode_event (const void *data, size_t size, shoal_wire_event_t *even
     if (!s_read_str (&cursor, &event->publisher, &event->publisher_size)
         || event->publisher_size == 0 || event->publisher_size > SHOAL_WIRE_MAX_PUBLISHER
         || !shoal_wire_valid_name (event->publisher, event->publisher_size)
-        || !s_read_uint (&cursor, &event->seq)) {
+        || !s_read_uint (&cursor, &event->seq) || event->seq == UINT64_MAX) {
+        //  (the last number there is has no next one)
         snprintf (error, error_size, "event publisher or number malformed");
         return SHOAL_INVALID_ARGUMENT;
     }
