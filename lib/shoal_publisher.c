@@ -453,8 +453,11 @@ shoal_publisher_new (shoal_node_t *node, const char *bind, int buffer, int repla
     //  Events queued when the node stops still go out, for a moment: a tool
     //  publishes one event and exits
     zsock_set_linger (self->xpub, 200);
-    zsock_set_heartbeat_ivl (self->xpub, SHOAL_HEARTBEAT_IVL);
-    zsock_set_heartbeat_timeout (self->xpub, SHOAL_HEARTBEAT_TIMEOUT);
+    //  No ZMTP heartbeats on event sockets: libzmq 4.3.4 aborts
+    //  ("Assertion failed: _input_stopped", stream_engine_base.cpp:417) when
+    //  a heartbeat meets a subscriber whose queue is full, i.e. a slow
+    //  subscriber. A dead or frozen peer leaves the view through gossip
+    //  instead, and a publisher only ever drops for a stalled subscriber
     if (zmq_bind (zsock_resolve (self->xpub), bind)) {
         snprintf (error, error_size, "cannot bind events to %s: %s", bind,
                   zmq_strerror (errno));

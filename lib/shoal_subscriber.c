@@ -99,8 +99,8 @@ s_new (shoal_node_t *node, const char *service)
                           SHOAL_MAX_EVENT + SHOAL_MAX_TOPIC + SHOAL_WIRE_EVENT_OVERHEAD
                               + SHOAL_WIRE_MAX_HEADER);
     zsock_set_linger (self->socket, 0);
-    zsock_set_heartbeat_ivl (self->socket, SHOAL_HEARTBEAT_IVL);
-    zsock_set_heartbeat_timeout (self->socket, SHOAL_HEARTBEAT_TIMEOUT);
+    //  No ZMTP heartbeats (see lib/shoal_publisher.c): a publisher that
+    //  dies or freezes leaves the view through gossip
     self->connected = zhashx_new ();
     zhashx_set_destructor (self->connected, (zhashx_destructor_fn *) zstr_free);
     self->leaving = zhashx_new ();

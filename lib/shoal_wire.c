@@ -650,7 +650,7 @@ s_test_events (void)
     shoal_body_t *meta = shoal_body_pack ("{s:s}", "trace", "t-1");
     shoal_body_t *body = shoal_body_pack ("{s:i}", "id", 7);
     uint64_t numbers [] = { 0, 1, 127, 128, 255, 256, 65535, 65536, UINT32_MAX,
-                            (uint64_t) UINT32_MAX + 1, UINT64_MAX };
+                            (uint64_t) UINT32_MAX + 1, UINT64_MAX - 1 };
     for (size_t index = 0; index < sizeof (numbers) / sizeof (numbers [0]); index++) {
         uint8_t frame [256];
         size_t size = shoal_wire_encode_event (frame, SHOAL_WIRE_EVENT, "order.placed", 12,
@@ -695,6 +695,13 @@ s_test_events (void)
             assert (shoal_wire_decode_event (frame, cut, &event, error, sizeof (error))
                     != SHOAL_OK);
     }
+    //  The last number there is has no next one: refused
+    uint8_t final [256];
+    size_t final_size = shoal_wire_encode_event (final, SHOAL_WIRE_EVENT, "tick", 4, "p1", UINT64_MAX,
+                                                NULL, 0, NULL, 0);
+    shoal_wire_event_t refused;
+    assert (shoal_wire_decode_event (final, final_size, &refused, error, sizeof (error))
+            == SHOAL_INVALID_ARGUMENT);
     //  SEQ: no meta, no body, nothing after the number
     uint8_t frame [128];
     size_t size = shoal_wire_encode_event (frame, SHOAL_WIRE_SEQ, "tick", 4, "p1", 42, NULL, 0,

@@ -53,6 +53,11 @@
 #define S_BEAT          200                 //  the real node's beat (the default)
 
 static int s_slow = 1;                      //  10 under valgrind
+#if defined(__SANITIZE_ADDRESS__)
+static const bool s_asan = true;
+#else
+static const bool s_asan = false;
+#endif
 static char s_folder [] = "/tmp/shoal-test-bad-events-XXXXXX";
 static char s_cluster [64];
 
@@ -1129,7 +1134,8 @@ s_part_a (shoal_node_t *node, s_fake_t *fake)
                 "%d events on %d distinct streams delivered in %d ms", (int) (a->flood - flood),
                 S_STREAMS, (int) (zclock_mono () - started));
         //  (valgrind's red zones and shadow memory triple what a block costs)
-        int64_t limit = s_slow > 1 ? 192 : 64;
+        //  MiB: AddressSanitizer's redzones and quarantine triple the heap
+        int64_t limit = s_asan ? 192 : 64;
         tap_ok (rss_after - rss_before < limit * 1024,
                 "memory for %d streams (table capped at 65536): RSS %" PRId64 " -> %" PRId64
                 " MiB (+%" PRId64 " MiB, limit %" PRId64 "%s)", S_STREAMS, rss_before / 1024,
