@@ -861,20 +861,10 @@ s_cluster_remove (s_bench_t *self)
 {
     if (!*self->rendezvous)
         return;
-    char folder[160];
-    snprintf (folder, sizeof (folder), "%s/%s", self->rendezvous, self->cluster);
-    DIR *directory = opendir (folder);
-    if (directory) {
-        struct dirent *entry;
-        while ((entry = readdir (directory)))
-            if (!streq (entry->d_name, ".") && !streq (entry->d_name, ".."))
-                unlinkat (dirfd (directory), entry->d_name, 0);
-        closedir (directory);
-        rmdir (folder);
-    }
-    if (rmdir (self->rendezvous))
-        fprintf (stderr, "bench-events: cannot remove %s: %s\n", self->rendezvous,
-                 strerror (errno));
+    zdir_t *dir = zdir_new (self->rendezvous, NULL);
+    if (dir)
+        zdir_remove (dir, true);
+    zdir_destroy (&dir);
     *self->rendezvous = 0;
 }
 

@@ -731,7 +731,10 @@ shoal_subscriber_test (bool verbose)
     shoal_subscriber_destroy (&subscriber);
     shoal_node_destroy (&listener);
     shoal_node_destroy (&publisher);
-    zsys_dir_delete (folder);
+    zdir_t *dir = zdir_new (folder, NULL);
+    if (dir)
+        zdir_remove (dir, true);
+    zdir_destroy (&dir);
     if (verbose)
         printf ("OK\n");
 }

@@ -492,7 +492,11 @@ main (void)
     free (seen);
     shoal_client_destroy (&client);
     shoal_node_destroy (&node);
-    zsys_dir_delete (folder);
+    //  The folder and what the nodes left in it (.dead files)
+    zdir_t *dir = zdir_new (folder, NULL);
+    if (dir)
+        zdir_remove (dir, true);
+    zdir_destroy (&dir);
 
     s_test_kit ();
     tap_done ();
